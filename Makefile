@@ -1,0 +1,166 @@
+# mempool - top-level GNU Makefile.  `make help` lists the targets.
+#
+# Everything is built under build/ (or $(BUILD) for the sanitizer builds):
+#   build/libmempool.a, build/libmempool.so   the library
+#   build/bin/                                tb and the benchmark programs
+#   build/tests/                              test programs
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+# -fno-plt and hidden visibility keep calls inside the library direct;
+# -ftls-model is set per variable (see tcache.c).
+LIBFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
+            -fno-plt -fno-math-errno -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)
+TESTFLAGS := -std=gnu11 -O1 -g -Iinclude -Isrc -Itests $(WARN) -Wno-missing-prototypes \
+             $(EXTRA_CFLAGS)
+LDLIBS  := -lpthread
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+HDRS := $(wildcard src/*.h) include/mempool.h $(wildcard include/mempool/*.h)
+
+LIB_A  := $(BUILD)/libmempool.a
+LIB_SO := $(BUILD)/libmempool.so
+
+.PHONY: all lib test unit-tests bench run-bench sanitize sanitize_asan sanitize_tsan \
+        clean help tests-build fastpath
+
+all: lib
+
+lib: $(LIB_A) $(LIB_SO)
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
+	$(CC) $(LIBFLAGS) -c $< -o $@
+
+$(BUILD)/obj:
+	@mkdir -p $@
+
+$(LIB_A): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(OBJS)
+	$(CC) -shared -Wl,-z,now -Wl,--version-script=src/exports.map $(EXTRA_LDFLAGS) \
+	    -o $@ $^ $(LDLIBS)
+
+# ---- tests --------------------------------------------------------------
+UNIT_SRCS   := $(wildcard tests/unit/*.c)
+API_SRCS    := $(wildcard tests/api/*.c)
+MISUSE_SRCS := $(wildcard tests/misuse/*.c)
+STRESS_SRCS := $(wildcard tests/stress/*.c)
+PRELOAD_SRCS := $(wildcard tests/preload/*.c)
+PRELOAD_CXX  := $(wildcard tests/preload/*.cc)
+
+UNIT_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+API_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(API_SRCS))
+MISUSE_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(MISUSE_SRCS))
+STRESS_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(STRESS_SRCS))
+PRELOAD_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PRELOAD_SRCS)) \
+                $(patsubst tests/%.cc,$(BUILD)/tests/%,$(PRELOAD_CXX))
+TEST_BINS := $(UNIT_BINS) $(API_BINS) $(MISUSE_BINS) $(STRESS_BINS) $(PRELOAD_BINS) \
+             $(BUILD)/bin/tb $(BUILD)/tests/fastpath_loop
+
+# Unit tests see the library's internals: they link the static library.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) $< $(LIB_A) -o $@ $(LDLIBS)
+
+# API, misuse and stress programs link the static library too; run.sh also
+# runs the API ones against the shared library with LD_PRELOAD and glibc.
+$(BUILD)/tests/api/%: tests/api/%.c $(LIB_A) tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) $< $(LIB_A) -o $@ $(LDLIBS)
+	$(CC) $(TESTFLAGS) -DMP_TEST_PLAIN $< -o $@.plain $(LDLIBS) -ldl
+
+$(BUILD)/tests/misuse/%: tests/misuse/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) -O0 $< $(LIB_A) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/stress/%: tests/stress/%.c $(LIB_A) tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) -O2 $< $(LIB_A) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/preload/%: tests/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) -O2 $< -o $@ $(LDLIBS) -ldl
+
+$(BUILD)/tests/preload/%: tests/preload/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=gnu++17 -O2 -g -Wall -Wextra -Werror $< -o $@ $(LDLIBS)
+
+# The fast-path guard: a loop of malloc/free pairs counted with callgrind.
+$(BUILD)/tests/fastpath_loop: tests/fastpath/fastpath_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) $< -o $@ -ldl
+
+tests-build: lib $(TEST_BINS)
+
+test: tests-build
+	@bash tests/run.sh $(BUILD)
+
+# ---- sanitizers ---------------------------------------------------------
+# ASAN cannot sit on top of another malloc, so the sanitizer builds check
+# mempool's own code paths: UBSAN+ASAN on the internal layers (the library
+# still serves mp_* calls; ASAN keeps serving malloc), TSAN on the threads.
+sanitize: sanitize_asan sanitize_tsan
+
+sanitize_asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -DMP_SANITIZE" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" tests-build
+	MP_SANITIZER=asan bash tests/run.sh build-asan
+
+sanitize_tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 \
+	    EXTRA_CFLAGS="-fsanitize=thread -DMP_SANITIZE" \
+	    EXTRA_LDFLAGS="-fsanitize=thread" tests-build
+	MP_SANITIZER=tsan bash tests/run.sh build-tsan
+
+# ---- benchmarks -----------------------------------------------------------
+NTHREADS ?= 8
+ITERS    ?= 300000
+MIN      ?= 8
+MAX      ?= 256
+KEEP     ?= 75
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bin/%,$(BENCH_SRCS))
+
+$(BUILD)/bin/tb: tools/tb.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) $< -o $@ -lpthread -lm
+
+$(BUILD)/bin/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -Iinclude $< -o $@ -lpthread -lm -ldl
+
+bench-build: lib $(BUILD)/bin/tb $(BENCH_BINS)
+
+# tb as in seed 000: the same binary under glibc and under mempool.
+run-bench: bench-build
+	@echo "glibc:   $$($(BUILD)/bin/tb $(NTHREADS) $(ITERS) $(MIN) $(MAX) $(KEEP))"
+	@echo "mempool: $$(LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/bin/tb $(NTHREADS) $(ITERS) $(MIN) $(MAX) $(KEEP))"
+
+bench: bench-build
+	@bash bench/run.sh $(BUILD)
+
+fastpath: $(BUILD)/tests/fastpath_loop lib
+	@bash tests/fastpath/count.sh $(BUILD) --report
+
+clean:
+	rm -rf build build-asan build-tsan
+
+help:
+	@echo "mempool make targets:"
+	@echo "  make            build build/libmempool.a and build/libmempool.so"
+	@echo "  make test       build and run every test (ends with 'N passed, N failed')"
+	@echo "  make bench      build and run the benchmark suite against glibc, jemalloc,"
+	@echo "                  tcmalloc and mimalloc (RUNS=n, QUICK=1, THREADS=1,2,4,8)"
+	@echo "  make run-bench  seed 000's tb: NTHREADS=8 ITERS=300000 MIN=8 MAX=256 KEEP=75"
+	@echo "  make fastpath   instruction counts of the malloc/free fast path (callgrind)"
+	@echo "  make sanitize   the tests under ASAN+UBSAN and under TSAN"
+	@echo "  make sanitize_asan / sanitize_tsan   one of the two"
+	@echo "  make clean      remove build outputs"

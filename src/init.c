@@ -1,0 +1,202 @@
+/*
+ * init.c - start-up, options, fork safety and statistics.
+ *
+ * Options: one table (name, default, range, why).  Each is read once, at
+ * start-up, from the environment variable MEMPOOL_<NAME>, without
+ * allocating; a number may end in k, m or g.  A value outside its range is
+ * clamped to it.
+ *
+ * Start-up happens on the first call that needs it (the first slow path of
+ * any thread, or a constructor, whichever comes first) under _mp_init_lock.
+ * The thread that runs it may re-enter malloc (pthread_atfork may allocate):
+ * it then finds _mp_ready == 1 and is served without a thread cache, straight
+ * from the central lists, which are usable as soon as the size classes are.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "mempool.h"
+
+typedef struct {
+    const char *name;
+    long def, min, max;
+    const char *why;
+} mp_option_desc_t;
+
+static const mp_option_desc_t options[MP_OPT_COUNT] = {
+    [MP_OPT_VERBOSE] = { "VERBOSE", 0, 0, 1,
+        "print the options in force at start-up" },
+    [MP_OPT_SHOW_STATS] = { "SHOW_STATS", 0, 0, 2,
+        "at exit, print a one-line summary (1) or the full picture (2) on stderr" },
+    [MP_OPT_CHECK] = { "CHECK", 0, 0, 1,
+        "validate every free in full (no thread cache): catches every double free" },
+    [MP_OPT_TCACHE_MAX] = { "TCACHE_MAX", 2L << 20, 64L << 10, 1L << 30,
+        "bytes one thread cache may hold: speed against memory held per thread" },
+    [MP_OPT_RETAIN] = { "RETAIN", 8L << 20, 0, 1L << 40,
+        "free pages kept before returning them to the OS: syscalls against RSS" },
+    [MP_OPT_CHUNK] = { "CHUNK", 4L << 20, 256L << 10, 1L << 30,
+        "address space asked of the OS at a time (only touched pages cost RSS)" },
+};
+
+long _mp_options[MP_OPT_COUNT];
+_Atomic int _mp_ready;
+static mp_lock_t init_lock = MP_LOCK_INIT;
+static __thread bool in_init;
+
+static long parse_size(const char *s, bool *ok) {
+    long v = 0;
+    *ok = false;
+    if (*s < '0' || *s > '9') return 0;
+    while (*s >= '0' && *s <= '9') {
+        if (v > (1L << 50)) return 0;
+        v = v * 10 + (*s++ - '0');
+    }
+    switch (*s) {
+    case 'k': case 'K': v <<= 10; s++; break;
+    case 'm': case 'M': v <<= 20; s++; break;
+    case 'g': case 'G': v <<= 30; s++; break;
+    default: break;
+    }
+    if (*s == 'b' || *s == 'B') s++;
+    *ok = *s == '\0';
+    return v;
+}
+
+static void options_read(void) {
+    char name[64];
+    for (int i = 0; i < MP_OPT_COUNT; i++) {
+        const mp_option_desc_t *o = &options[i];
+        _mp_options[i] = o->def;
+        size_t nl = strlen(o->name);
+        memcpy(name, "MEMPOOL_", 8);
+        memcpy(name + 8, o->name, nl + 1);
+        const char *v = getenv(name);   /* glibc's getenv does not allocate */
+        if (v == NULL) continue;
+        bool ok;
+        long x = parse_size(v, &ok);
+        if (!ok) continue;
+        _mp_options[i] = x < o->min ? o->min : x > o->max ? o->max : x;
+    }
+}
+
+static void options_print(void) {
+    char buf[160];
+    for (int i = 0; i < MP_OPT_COUNT; i++) {
+        size_t n = 0, l = strlen(options[i].name);
+        memcpy(buf, "mempool: option MEMPOOL_", 24);
+        n = 24;
+        memcpy(buf + n, options[i].name, l);
+        n += l;
+        buf[n++] = '=';
+        n += _mp_fmt_u64(buf + n, (uint64_t)_mp_options[i]);
+        buf[n++] = '\n';
+        _mp_write(2, buf, n);
+    }
+}
+
+/* ---- fork: take every lock in order, release (parent) or reset (child) ---- */
+static void fork_prepare(void) {
+    mp_lock(&init_lock);
+    _mp_tcache_lock_all();
+    _mp_central_lock_all();
+    mp_lock(&_mp_pageheap_lock);
+}
+static void fork_parent(void) {
+    mp_unlock(&_mp_pageheap_lock);
+    _mp_central_unlock_all(false);
+    _mp_tcache_unlock_all(false);
+    mp_unlock(&init_lock);
+}
+static void fork_child(void) {
+    mp_lock_reset(&_mp_pageheap_lock);
+    _mp_central_unlock_all(true);
+    _mp_tcache_unlock_all(true);
+    mp_lock_reset(&init_lock);
+}
+
+MP_NOINLINE void _mp_init_slow(void) {
+    if (in_init) return;                 /* re-entered from our own start-up */
+    mp_lock(&init_lock);
+    if (atomic_load_explicit(&_mp_ready, memory_order_acquire) == 2) {
+        mp_unlock(&init_lock);
+        return;
+    }
+    in_init = true;
+    atomic_store_explicit(&_mp_ready, 1, memory_order_release);
+    _mp_os_init();
+    options_read();
+    _mp_sizeclass_init();
+    _mp_tcache_setup_thread_key();
+    atomic_store_explicit(&_mp_ready, 2, memory_order_release);
+    /* Registered only now: it may allocate, which is served normally. */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    in_init = false;
+    mp_unlock(&init_lock);
+    if (mp_option(MP_OPT_VERBOSE)) options_print();
+}
+
+/* Start at load time too, so that the work is not in some thread's first
+ * malloc; the allocator still works if a malloc comes earlier. */
+__attribute__((constructor(101))) static void mp_constructor(void) { mp_ensure_init(); }
+
+/* ---- statistics ------------------------------------------------------------ */
+void mp_stats_get(mp_stats_t *st) {
+    memset(st, 0, sizeof *st);
+    mp_ensure_init();
+    mp_pageheap_stats_t ph;
+    _mp_pageheap_stats(&ph);
+    size_t small;
+    _mp_central_stats(&st->central_refills, &st->central_flushes, &small);
+    st->mapped = ph.mapped;
+    st->committed = ph.committed;
+    st->free_dirty = ph.free_dirty;
+    st->released = ph.released;
+    st->large_in_use = ph.large_in_use;
+    st->in_use = small + ph.large_in_use;
+    st->os_maps = ph.os_maps;
+    st->large_allocs = ph.large_allocs;
+    st->thread_caches = _mp_tcache_count();
+}
+
+static size_t fmt_field(char *b, const char *key, uint64_t v) {
+    size_t n = strlen(key);
+    memcpy(b, key, n);
+    b[n++] = '=';
+    return n + _mp_fmt_u64(b + n, v);
+}
+
+/* One line: "mempool: stats: mapped=... committed=... ..." */
+static void stats_line(int fd) {
+    mp_stats_t st;
+    mp_stats_get(&st);
+    char b[512];
+    size_t n = 0;
+    memcpy(b, "mempool: stats:", 15);
+    n = 15;
+    const struct { const char *k; uint64_t v; } f[] = {
+        { " mapped_kb", st.mapped >> 10 },       { " committed_kb", st.committed >> 10 },
+        { " in_use_kb", st.in_use >> 10 },       { " large_kb", st.large_in_use >> 10 },
+        { " free_dirty_kb", st.free_dirty >> 10 }, { " released_kb", st.released >> 10 },
+        { " thread_caches", st.thread_caches },  { " os_maps", st.os_maps },
+        { " large_allocs", st.large_allocs },    { " refills", st.central_refills },
+        { " flushes", st.central_flushes },
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) n += fmt_field(b + n, f[i].k, f[i].v);
+    b[n++] = '\n';
+    _mp_write(fd, b, n);
+}
+
+void mp_stats_print(int fd) {
+    stats_line(fd);
+    _mp_central_print(fd);
+    _mp_pageheap_print(fd);
+}
+
+__attribute__((destructor)) static void mp_destructor(void) {
+    if (atomic_load(&_mp_ready) != 2) return;
+    long show = mp_option(MP_OPT_SHOW_STATS);
+    if (show == 1) stats_line(2);
+    else if (show >= 2) mp_stats_print(2);
+}

@@ -1,0 +1,174 @@
+/*
+ * internal.h - what the layers of mempool share: macros, the lock, and the
+ * internal (_mp_) functions of each layer, grouped by the file that owns
+ * them.  Symbols here are hidden from the export table (-fvisibility=hidden);
+ * only include/mempool.h and the malloc family are exported.
+ *
+ * Lock order (a thread holding one may only take those below it):
+ *   _mp_init_lock  ->  tcache registry lock  ->  central[c].lock (one at a
+ *   time, any class)  ->  _mp_pageheap_lock  ->  meta lock
+ * The fork handlers take them all in this order and release them in reverse.
+ */
+#ifndef MP_INTERNAL_H
+#define MP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "types.h"
+
+/* ---- macros ------------------------------------------------------------ */
+#define MP_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define MP_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define MP_NOINLINE     __attribute__((noinline))
+#define MP_INLINE       static inline __attribute__((always_inline))
+#define MP_COLD         __attribute__((cold, noinline))
+#define MP_NORETURN     __attribute__((noreturn))
+#define MP_CACHELINE    64
+#define MP_ALIGNED(n)   __attribute__((aligned(n)))
+
+#define mp_align_up(x, a)   (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
+#define mp_align_down(x, a) ((x) & ~((uintptr_t)(a) - 1))
+#define mp_is_pow2(x)       ((x) != 0 && ((x) & ((x) - 1)) == 0)
+
+/* ---- lock: a futex mutex (0 free, 1 held, 2 held with waiters) ---------- */
+typedef struct { _Atomic int v; } mp_lock_t;
+#define MP_LOCK_INIT { 0 }
+
+void _mp_lock_slow(mp_lock_t *l);
+void _mp_lock_wake(mp_lock_t *l);
+
+MP_INLINE void mp_lock(mp_lock_t *l) {
+    int expect = 0;
+    if (MP_LIKELY(atomic_compare_exchange_strong_explicit(&l->v, &expect, 1,
+                  memory_order_acquire, memory_order_relaxed)))
+        return;
+    _mp_lock_slow(l);
+}
+MP_INLINE void mp_unlock(mp_lock_t *l) {
+    if (MP_UNLIKELY(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2))
+        _mp_lock_wake(l);
+}
+/* After fork() in the child: the one thread left owns every lock it took in
+ * the prepare handler; resetting is the same as releasing. */
+MP_INLINE void mp_lock_reset(mp_lock_t *l) { atomic_store_explicit(&l->v, 0, memory_order_relaxed); }
+
+/* ---- os.c: the only caller of mmap, munmap, madvise --------------------- */
+extern size_t _mp_os_page;                 /* the OS page size */
+void _mp_os_init(void);
+void *_mp_os_alloc(size_t size, size_t align);        /* heap memory, zeroed */
+void _mp_os_free(void *p, size_t size);
+bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
+void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */
+void *_mp_meta_alloc(size_t size);                    /* metadata, never freed */
+bool _mp_os_source_locked(void);
+MP_NORETURN MP_COLD void _mp_fatal(const char *what, const void *addr);
+void _mp_write(int fd, const char *s, size_t n);
+/* Small snprintf-free formatting for messages written without malloc. */
+size_t _mp_fmt_u64(char *buf, uint64_t v);
+size_t _mp_fmt_hex(char *buf, uint64_t v);
+
+/* ---- sizeclass.c --------------------------------------------------------- */
+extern mp_class_t _mp_classes[MP_MAX_CLASSES];
+extern int _mp_nclasses;
+extern uint8_t _mp_cls8[MP_LOOKUP_MAX / 8 + 1];               /* (n+7)>>3    */
+extern uint8_t _mp_cls128[MP_SMALL_MAX / 128 + 1];            /* (n+127)>>7 */
+void _mp_sizeclass_init(void);
+
+/* Class of a request of n <= MP_SMALL_MAX bytes. */
+MP_INLINE unsigned mp_size_class(size_t n) {
+    return n <= MP_LOOKUP_MAX ? _mp_cls8[(n + 7) >> 3] : _mp_cls128[(n + 127) >> 7];
+}
+/* Smallest class >= n whose size is a multiple of align (align <= 256 KiB);
+ * 0 if none. */
+unsigned _mp_size_class_aligned(size_t n, size_t align);
+
+/* ---- pagemap.c ------------------------------------------------------------- */
+extern uint8_t *_mp_cls_root[MP_ROOT_LEN];     /* never NULL: zero leaf */
+extern mp_span_t **_mp_span_root[MP_ROOT_LEN]; /* NULL: nothing mapped */
+bool _mp_pagemap_ensure(uintptr_t start, size_t npages);  /* page heap lock */
+
+MP_INLINE unsigned mp_pagemap_class(uintptr_t p) {
+    uintptr_t i = p >> (MP_PAGE_SHIFT + MP_LEAF_BITS);
+    if (MP_UNLIKELY(i >= MP_ROOT_LEN)) return 0;
+    return _mp_cls_root[i][(p >> MP_PAGE_SHIFT) & (MP_LEAF_LEN - 1)];
+}
+/* The span recorded for p's page, or NULL.  May be stale unless p's page is
+ * one whose entry the invariants in types.h guarantee. */
+MP_INLINE mp_span_t *mp_pagemap_span(uintptr_t p) {
+    uintptr_t i = p >> (MP_PAGE_SHIFT + MP_LEAF_BITS);
+    if (MP_UNLIKELY(i >= MP_ROOT_LEN)) return NULL;
+    mp_span_t **leaf = atomic_load_explicit((mp_span_t **_Atomic *)&_mp_span_root[i],
+                                            memory_order_acquire);
+    if (leaf == NULL) return NULL;
+    return atomic_load_explicit((mp_span_t *_Atomic *)&leaf[(p >> MP_PAGE_SHIFT) & (MP_LEAF_LEN - 1)],
+                                memory_order_relaxed);
+}
+void _mp_pagemap_set_span(uintptr_t page_addr, mp_span_t *s);
+void _mp_pagemap_set_class(uintptr_t start, size_t npages, unsigned cls);
+
+/* ---- pageheap.c ------------------------------------------------------------ */
+extern mp_lock_t _mp_pageheap_lock;
+/* A span of npages whose start is a multiple of align (a power of two,
+ * >= MP_PAGE_SIZE), state LARGE, its first and last page mapped.  *zeroed
+ * tells whether its memory is known to read as zero.  NULL when out of
+ * memory. */
+mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed);
+void _mp_pageheap_free(mp_span_t *s);
+size_t _mp_pageheap_release(size_t keep);       /* returns bytes released */
+mp_span_t *_mp_span_new(void);                  /* page heap lock held */
+void _mp_pageheap_set_small(mp_span_t *s, unsigned cls); /* map every page */
+typedef struct {
+    size_t mapped, committed, free_dirty, released, large_in_use, small_spans_bytes;
+    uint64_t os_maps, large_allocs;
+} mp_pageheap_stats_t;
+void _mp_pageheap_stats(mp_pageheap_stats_t *st);
+void _mp_pageheap_print(int fd);
+void _mp_pageheap_count_large(size_t bytes, int sign);
+
+/* ---- central.c ------------------------------------------------------------ */
+/* Take up to `want` objects of class cls as a NULL-terminated list; returns
+ * how many (0 only when out of memory). */
+uint32_t _mp_central_take(unsigned cls, uint32_t want, void **head);
+/* Give back a list of n objects of class cls. */
+void _mp_central_give(unsigned cls, void *head, uint32_t n);
+void _mp_central_drain_slots(void);
+void _mp_central_lock_all(void);
+void _mp_central_unlock_all(bool child);
+void _mp_central_stats(uint64_t *refills, uint64_t *flushes, size_t *small_in_use);
+void _mp_central_print(int fd);
+
+/* ---- tcache.c ---------------------------------------------------------------- */
+extern __thread mp_tcache_t *_mp_tc;
+extern mp_tcache_t _mp_tcache_empty;
+void *_mp_tcache_alloc_slow(size_t n);
+void _mp_tcache_flush(mp_tcache_t *tc, unsigned c);
+void _mp_tcache_free_small(void *p, unsigned c);
+void _mp_tcache_thread_flush(void);
+size_t _mp_tcache_count(void);
+void _mp_tcache_lock_all(void);
+void _mp_tcache_unlock_all(bool child);
+void _mp_tcache_setup_thread_key(void);
+
+/* ---- init.c: options, start-up, statistics ---------------------------- */
+typedef enum {
+    MP_OPT_VERBOSE, MP_OPT_SHOW_STATS, MP_OPT_CHECK, MP_OPT_TCACHE_MAX,
+    MP_OPT_RETAIN, MP_OPT_CHUNK, MP_OPT_COUNT
+} mp_option_t;
+extern long _mp_options[MP_OPT_COUNT];
+MP_INLINE long mp_option(mp_option_t o) { return _mp_options[o]; }
+extern _Atomic int _mp_ready;     /* 0 before init, 1 during, 2 after */
+void _mp_init_slow(void);
+MP_INLINE void mp_ensure_init(void) {
+    if (MP_UNLIKELY(atomic_load_explicit(&_mp_ready, memory_order_acquire) != 2))
+        _mp_init_slow();
+}
+
+/* ---- malloc.c ------------------------------------------------------------- */
+void *_mp_alloc_large(size_t n, size_t align, bool zero);
+void _mp_free_large(mp_span_t *s, uintptr_t p);
+void *_mp_malloc_generic(size_t n);
+void _mp_free_generic(void *p);
+
+#endif /* MP_INTERNAL_H */

@@ -1,0 +1,365 @@
+/*
+ * pageheap.c - the page heap: spans of 8 KiB pages, split on demand and
+ * coalesced with free neighbours on release, and the policy that hands free
+ * pages back to the operating system.
+ *
+ * Free spans live on exact-size lists for 1..MP_PH_LISTS pages (a bitmap of
+ * non-empty lists finds the next candidate size in a few instructions) and on
+ * one list for bigger spans, searched best-fit.  On each list dirty spans
+ * (pages that may be resident) are kept at the front and clean ones at the
+ * back, so reuse prefers memory that is already in RSS.
+ *
+ * A request may ask for alignment (small-class spans are naturally aligned,
+ * see types.h; aligned_alloc asks for more): the search accepts a span that
+ * holds an aligned run of the wanted length and splits off the pieces before
+ * and after it.
+ *
+ * Memory comes from the OS layer in chunks of at least MEMPOOL_CHUNK bytes
+ * and is never unmapped: pages go back to the OS with a decommit (madvise)
+ * when the free dirty pages exceed MEMPOOL_RETAIN, and on mp_trim().  The
+ * address space stays, so neighbouring chunks can coalesce.
+ *
+ * Locking: one lock, _mp_pageheap_lock, around everything here.  Span
+ * structures (mp_span_t) are created and recycled under it too.  It is
+ * taken after any central lock, never before (see internal.h).
+ */
+#include <string.h>
+#include "internal.h"
+
+#define MP_PH_LISTS 128
+#define MP_SPAN_DEAD 3
+
+mp_lock_t _mp_pageheap_lock = MP_LOCK_INIT;
+
+static mp_span_t *lists[MP_PH_LISTS + 1];   /* [n]: free spans of n pages */
+static mp_span_t *large_list;               /* free spans > MP_PH_LISTS pages */
+static uint64_t nonempty[(MP_PH_LISTS + 1 + 63) / 64];
+static mp_span_t *spare_spans;              /* recycled span structures */
+
+static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
+static size_t st_small_spans;
+static uint64_t st_os_maps, st_large_allocs;
+
+/* ---- span structures --------------------------------------------------- */
+mp_span_t *_mp_span_new(void) {
+    mp_span_t *s = spare_spans;
+    if (s) {
+        spare_spans = s->next;
+    } else {
+        s = _mp_meta_alloc(sizeof(mp_span_t));
+        if (s == NULL) return NULL;
+    }
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void span_recycle(mp_span_t *s) {
+    s->state = MP_SPAN_DEAD;    /* stale page-map entries must not match */
+    s->next = spare_spans;
+    spare_spans = s;
+}
+
+/* ---- free lists ------------------------------------------------------------ */
+/* Pages of a free span count as dirty (maybe resident) or clean (released
+ * or never touched).  Merging adds the counts; splitting gives each piece at
+ * most the whole's count, an overestimate that a release corrects. */
+static mp_span_t **list_for(size_t npages) {
+    return npages <= MP_PH_LISTS ? &lists[npages] : &large_list;
+}
+
+static void list_insert(mp_span_t *s) {
+    mp_span_t **l = list_for(s->npages);
+    s->prev = NULL;
+    if (s->dirty || *l == NULL) {           /* dirty at the front */
+        s->next = *l;
+        if (*l) (*l)->prev = s;
+        *l = s;
+    } else {                                /* clean at the back */
+        mp_span_t *t = *l;
+        while (t->next) t = t->next;
+        t->next = s;
+        s->prev = t;
+        s->next = NULL;
+    }
+    s->in_list = 1;
+    if (s->npages <= MP_PH_LISTS) nonempty[s->npages / 64] |= 1ull << (s->npages % 64);
+    st_free_dirty += s->dirty;
+    st_free_clean += s->npages - s->dirty;
+}
+
+static void list_remove(mp_span_t *s) {
+    mp_span_t **l = list_for(s->npages);
+    if (s->prev) s->prev->next = s->next; else *l = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->in_list = 0;
+    if (s->npages <= MP_PH_LISTS && *l == NULL)
+        nonempty[s->npages / 64] &= ~(1ull << (s->npages % 64));
+    st_free_dirty -= s->dirty;
+    st_free_clean -= s->npages - s->dirty;
+}
+
+/* Record s in the page map as the owner of its first and last page. */
+static void span_map_ends(mp_span_t *s) {
+    _mp_pagemap_set_span(s->start, s);
+    _mp_pagemap_set_span(s->start + (s->npages - 1) * MP_PAGE_SIZE, s);
+}
+
+static bool span_fits(const mp_span_t *s, size_t npages, size_t align) {
+    uintptr_t a = mp_align_up(s->start, align);
+    return a + npages * MP_PAGE_SIZE <= s->start + s->npages * MP_PAGE_SIZE;
+}
+
+/* Next non-empty exact list at or above n, or 0. */
+static size_t next_nonempty(size_t n) {
+    while (n <= MP_PH_LISTS) {
+        uint64_t w = nonempty[n / 64] & (~0ull << (n % 64));
+        if (w) return (n & ~(size_t)63) + (size_t)__builtin_ctzll(w);
+        n = (n & ~(size_t)63) + 64;
+    }
+    return 0;
+}
+
+static mp_span_t *heap_find(size_t npages, size_t align) {
+    for (size_t n = next_nonempty(npages); n != 0; n = next_nonempty(n + 1)) {
+        int tries = 0;
+        for (mp_span_t *s = lists[n]; s && tries < 16; s = s->next, tries++)
+            if (span_fits(s, npages, align)) return s;
+    }
+    mp_span_t *best = NULL;
+    for (mp_span_t *s = large_list; s; s = s->next)
+        if (s->npages >= npages && span_fits(s, npages, align) &&
+            (best == NULL || s->npages < best->npages ||
+             (s->npages == best->npages && s->start < best->start)))
+            best = s;
+    return best;
+}
+
+/* ---- coalescing -------------------------------------------------------------- */
+/* Insert a free span, merging it with free neighbours first.  A neighbour
+ * found in the page map is trusted only if it is FREE and really ends (or
+ * starts) where s starts (ends): entries for other pages may be stale. */
+static void heap_insert_merge(mp_span_t *s) {
+    if (s->start >= MP_PAGE_SIZE) {
+        mp_span_t *l = mp_pagemap_span(s->start - MP_PAGE_SIZE);
+        if (l && l->state == MP_SPAN_FREE && l->in_list &&
+            l->start + l->npages * MP_PAGE_SIZE == s->start) {
+            list_remove(l);
+            s->start = l->start;
+            s->npages += l->npages;
+            s->dirty += l->dirty;
+            span_recycle(l);
+        }
+    }
+    uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+    mp_span_t *r = mp_pagemap_span(end);
+    if (r && r->state == MP_SPAN_FREE && r->in_list && r->start == end) {
+        list_remove(r);
+        s->npages += r->npages;
+        s->dirty += r->dirty;
+        span_recycle(r);
+    }
+    s->state = MP_SPAN_FREE;
+    span_map_ends(s);
+    list_insert(s);
+}
+
+/* ---- growth -------------------------------------------------------------------- */
+static mp_span_t *heap_grow(size_t npages, size_t align) {
+    size_t chunk = (size_t)mp_option(MP_OPT_CHUNK);
+    size_t bytes = npages * MP_PAGE_SIZE;
+    if (bytes < chunk) bytes = chunk;
+    bytes = mp_align_up(bytes, _mp_os_page);
+    size_t a = align > MP_MAX_ALIGN_SMALL ? align : MP_MAX_ALIGN_SMALL;
+    void *p = _mp_os_alloc(bytes, a);
+    if (p == NULL) return NULL;
+    size_t total = bytes / MP_PAGE_SIZE;
+    mp_span_t *s = _mp_span_new();
+    if (s == NULL || !_mp_pagemap_ensure((uintptr_t)p, total)) {
+        if (s) span_recycle(s);
+        _mp_os_free(p, bytes);
+        return NULL;
+    }
+    st_mapped += bytes;
+    st_os_maps++;
+    s->start = (uintptr_t)p;
+    s->npages = total;
+    s->dirty = 0;
+    heap_insert_merge(s);
+    return s->in_list && span_fits(s, npages, align) ? s : heap_find(npages, align);
+}
+
+/* ---- allocation ----------------------------------------------------------------- */
+mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed) {
+    if (align < MP_PAGE_SIZE) align = MP_PAGE_SIZE;
+    mp_lock(&_mp_pageheap_lock);
+    mp_span_t *s = heap_find(npages, align);
+    if (s == NULL) s = heap_grow(npages, align);
+    if (s == NULL) {
+        mp_unlock(&_mp_pageheap_lock);
+        return NULL;
+    }
+    list_remove(s);
+    uintptr_t a = mp_align_up(s->start, align);
+    size_t before = (a - s->start) / MP_PAGE_SIZE;
+    size_t after = s->npages - before - npages;
+    if (before) {
+        mp_span_t *p = _mp_span_new();
+        if (p == NULL) goto nomem;
+        p->start = s->start;
+        p->npages = before;
+        p->dirty = s->dirty < before ? s->dirty : before;
+        p->state = MP_SPAN_FREE;
+        span_map_ends(p);
+        list_insert(p);
+    }
+    if (after) {
+        mp_span_t *q = _mp_span_new();
+        if (q == NULL) goto nomem;
+        q->start = a + npages * MP_PAGE_SIZE;
+        q->npages = after;
+        q->dirty = s->dirty < after ? s->dirty : after;
+        q->state = MP_SPAN_FREE;
+        span_map_ends(q);
+        list_insert(q);
+    }
+    s->start = a;
+    s->npages = npages;
+    s->state = MP_SPAN_LARGE;
+    *zeroed = !s->dirty;
+    s->dirty = 0;
+    s->next = s->prev = NULL;
+    span_map_ends(s);
+    mp_unlock(&_mp_pageheap_lock);
+    return s;
+nomem:
+    /* Out of span structures (metadata mmap failed): put s back whole. */
+    heap_insert_merge(s);
+    mp_unlock(&_mp_pageheap_lock);
+    return NULL;
+}
+
+/* Make s a SMALL span of class cls: map every page to it and set their
+ * class byte, which is what lets the free fast path accept its objects. */
+void _mp_pageheap_set_small(mp_span_t *s, unsigned cls) {
+    for (size_t k = 0; k < s->npages; k++)
+        _mp_pagemap_set_span(s->start + k * MP_PAGE_SIZE, s);
+    _mp_pagemap_set_class(s->start, s->npages, cls);
+    s->state = MP_SPAN_SMALL;
+    s->cls = (uint8_t)cls;
+    __atomic_add_fetch(&st_small_spans, s->npages * MP_PAGE_SIZE, __ATOMIC_RELAXED);
+}
+
+static size_t heap_release_locked(size_t keep);
+
+void _mp_pageheap_free(mp_span_t *s) {
+    if (s->state == MP_SPAN_SMALL) {
+        /* Close the fast path to these pages before they can be reused. */
+        _mp_pagemap_set_class(s->start, s->npages, 0);
+        __atomic_sub_fetch(&st_small_spans, s->npages * MP_PAGE_SIZE, __ATOMIC_RELAXED);
+    }
+    mp_lock(&_mp_pageheap_lock);
+    s->dirty = s->npages;
+    s->free = NULL;
+    s->used = 0;
+    heap_insert_merge(s);
+    size_t retain = (size_t)mp_option(MP_OPT_RETAIN);
+    if (st_free_dirty * MP_PAGE_SIZE > retain)
+        heap_release_locked(retain / 2);
+    mp_unlock(&_mp_pageheap_lock);
+}
+
+/* ---- returning memory to the OS ----------------------------------------------- */
+static size_t release_span(mp_span_t *s) {
+    /* Decommit only whole OS pages inside the span; with OS pages larger
+     * than ours, a span's partial OS pages stay (and stay dirty). */
+    if (!_mp_os_decommit((void *)s->start, s->npages * MP_PAGE_SIZE)) return 0;
+    size_t bytes = s->dirty * MP_PAGE_SIZE;
+    list_remove(s);
+    s->dirty = 0;
+    list_insert(s);
+    return bytes;
+}
+
+/* Decommit dirty free spans, biggest first, until at most `keep` bytes of
+ * free dirty pages remain. */
+static size_t heap_release_locked(size_t keep) {
+    size_t done = 0;
+    mp_span_t *s = large_list;
+    while (s && st_free_dirty * MP_PAGE_SIZE > keep) {
+        mp_span_t *nx = s->next;
+        if (s->dirty) done += release_span(s);
+        s = nx;
+    }
+    for (size_t n = MP_PH_LISTS; n >= 1 && st_free_dirty * MP_PAGE_SIZE > keep; n--) {
+        /* Dirty spans are at the front; each release moves one to the back. */
+        while (lists[n] && lists[n]->dirty && st_free_dirty * MP_PAGE_SIZE > keep) {
+            size_t r = release_span(lists[n]);
+            if (r == 0) break;   /* decommit refused: leave the rest */
+            done += r;
+        }
+    }
+    st_released += done;
+    return done;
+}
+
+size_t _mp_pageheap_release(size_t keep) {
+    mp_lock(&_mp_pageheap_lock);
+    size_t r = heap_release_locked(keep);
+    mp_unlock(&_mp_pageheap_lock);
+    return r;
+}
+
+/* ---- statistics --------------------------------------------------------------- */
+void _mp_pageheap_count_large(size_t bytes, int sign) {
+    if (sign > 0) {
+        __atomic_add_fetch(&st_large_in_use, bytes, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&st_large_allocs, 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_sub_fetch(&st_large_in_use, bytes, __ATOMIC_RELAXED);
+    }
+}
+
+void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
+    mp_lock(&_mp_pageheap_lock);
+    st->mapped = st_mapped;
+    st->free_dirty = st_free_dirty * MP_PAGE_SIZE;
+    st->committed = st_mapped - st_free_clean * MP_PAGE_SIZE;
+    st->released = st_released;
+    st->os_maps = st_os_maps;
+    mp_unlock(&_mp_pageheap_lock);
+    st->large_in_use = __atomic_load_n(&st_large_in_use, __ATOMIC_RELAXED);
+    st->large_allocs = __atomic_load_n(&st_large_allocs, __ATOMIC_RELAXED);
+    st->small_spans_bytes = __atomic_load_n(&st_small_spans, __ATOMIC_RELAXED);
+}
+
+static void put(int fd, const char *s) { _mp_write(fd, s, strlen(s)); }
+static void put_num(int fd, uint64_t v) {
+    char b[24];
+    _mp_write(fd, b, _mp_fmt_u64(b, v));
+}
+
+/* The free spans, as a histogram by size: what a fragmented heap looks like. */
+void _mp_pageheap_print(int fd) {
+    mp_lock(&_mp_pageheap_lock);
+    put(fd, "page heap: free spans by pages (count dirty/clean)\n");
+    for (size_t n = 1; n <= MP_PH_LISTS + 1; n++) {
+        mp_span_t *l = n <= MP_PH_LISTS ? lists[n] : large_list;
+        size_t d = 0, c = 0, pages = 0;
+        for (mp_span_t *s = l; s; s = s->next) {
+            if (s->dirty) d++; else c++;
+            pages += s->npages;
+        }
+        if (d + c == 0) continue;
+        put(fd, "  ");
+        if (n <= MP_PH_LISTS) put_num(fd, n); else put(fd, ">128");
+        put(fd, " pages: ");
+        put_num(fd, d);
+        put(fd, "/");
+        put_num(fd, c);
+        put(fd, " (");
+        put_num(fd, pages * MP_PAGE_SIZE / 1024);
+        put(fd, " KiB)\n");
+    }
+    mp_unlock(&_mp_pageheap_lock);
+}

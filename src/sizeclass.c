@@ -1,0 +1,99 @@
+/*
+ * sizeclass.c - the size classes: which sizes exist, how many pages a span
+ * of each holds, how many objects move in a batch, and the lookup tables that
+ * turn a request size into a class with one load.
+ *
+ * The table is generated at start-up by a short, documented rule rather than
+ * written out, so the rule and its reasons live in one place:
+ *   - 8: the smallest object that holds a free-list link; 8-byte aligned.
+ *   - 16 to 128 in steps of 16: the finest step that keeps every class
+ *     16-byte aligned (max_align_t).  Waste here is below 16 bytes, which is
+ *     more than 12.5% for requests of 65..120 bytes: 16-byte alignment and a
+ *     12.5% bound cannot both hold there, and alignment wins (C requires it).
+ *   - above 128: eight classes per doubling (128+16, 128+32, ... 256, 256+32,
+ *     ...), so a request never wastes more than 1/8 of its class (the step
+ *     is 1/8 of the lower power of two: waste < step <= 12.5% of the
+ *     request).  All are multiples of 16; up to 256 KiB.  97 classes.
+ *   - span pages: the fewest pages (1..128) whose tail, after the last whole
+ *     object, is at most 1/8 of the span.  Spans start aligned to the power
+ *     of two at or above their length, which lets the free fast path check a
+ *     pointer with a mask and a multiply (see types.h).
+ *   - batch: 32 KiB worth of objects, between 1 and 32 - what moves between
+ *     a thread cache and the central list in one lock hold.
+ *   - tc_limit: what one thread may keep of a class, 256 KiB worth, between
+ *     2 batches and 2048 objects; the per-thread byte cap
+ *     (MEMPOOL_TCACHE_MAX) bounds the sum.
+ * Nothing here is locked: the tables are written once, in _mp_init_slow,
+ * before any thread can use them.
+ */
+#include "internal.h"
+
+mp_class_t _mp_classes[MP_MAX_CLASSES];
+int _mp_nclasses;
+uint8_t _mp_cls8[MP_LOOKUP_MAX / 8 + 1];
+uint8_t _mp_cls128[MP_SMALL_MAX / 128 + 1];
+
+static size_t pow2_at_least(size_t x) {
+    size_t p = 1;
+    while (p < x) p <<= 1;
+    return p;
+}
+
+static void class_add(size_t size) {
+    mp_class_t *c = &_mp_classes[_mp_nclasses++];
+    c->size = (uint32_t)size;
+    size_t pages = 1;
+    for (; pages <= 128; pages++) {
+        size_t bytes = pages * MP_PAGE_SIZE, n = bytes / size;
+        if (n >= 1 && (bytes - n * size) * 8 <= bytes) break;
+    }
+    c->pages = (uint32_t)pages;
+    c->nobj = (uint32_t)(pages * MP_PAGE_SIZE / size);
+    c->span_align = pow2_at_least(pages * MP_PAGE_SIZE);
+    size_t batch = 32768 / size;
+    c->batch = (uint32_t)(batch < 1 ? 1 : batch > 32 ? 32 : batch);
+    size_t lim = (256 * 1024) / size;
+    if (lim > 2048) lim = 2048;
+    if (lim < 2 * (size_t)c->batch) lim = 2 * (size_t)c->batch;
+    c->tc_limit = (uint32_t)lim;
+    size_t xs = (256 * 1024) / ((size_t)c->batch * size);
+    c->xfer_slots = (uint32_t)(xs < 2 ? 2 : xs > 16 ? 16 : xs);
+    /* x is a multiple of size below nobj*size  <=>  x*divc < tplus, for every
+     * x < 2^32: with divc = ceil(2^64/size), x = m*size gives x*divc = m*e
+     * (mod 2^64) where e = divc*size - 2^64 < size, while any other x gives
+     * at least divc.  So tplus = (nobj-1)*e + 1 accepts exactly the nobj
+     * object offsets (tested exhaustively in tests/unit/test_sizeclass.c). */
+    c->divc = UINT64_MAX / size + 1;
+    uint64_t e = c->divc * (uint64_t)size;
+    c->tplus = (uint64_t)(c->nobj - 1) * e + 1;
+}
+
+void _mp_sizeclass_init(void) {
+    _mp_nclasses = 1;                      /* class 0: not a small object */
+    _mp_classes[0] = (mp_class_t){ 0 };
+    class_add(8);
+    for (size_t s = 16; s <= 128; s += 16) class_add(s);
+    for (size_t p = 128; p < MP_SMALL_MAX; p *= 2)
+        for (size_t k = 1; k <= 8; k++) class_add(p + k * (p / 8));
+
+    /* Lookup tables: the smallest class whose size is >= the request. */
+    unsigned c = 1;
+    for (size_t i = 0; i <= MP_LOOKUP_MAX / 8; i++) {
+        size_t n = i * 8;
+        while (_mp_classes[c].size < n) c++;
+        _mp_cls8[i] = (uint8_t)c;
+    }
+    c = 1;
+    for (size_t i = 0; i <= MP_SMALL_MAX / 128; i++) {
+        size_t n = i * 128;
+        while (_mp_classes[c].size < n) c++;
+        _mp_cls128[i] = (uint8_t)c;
+    }
+}
+
+unsigned _mp_size_class_aligned(size_t n, size_t align) {
+    if (n > MP_SMALL_MAX) return 0;
+    for (unsigned c = mp_size_class(n); c < (unsigned)_mp_nclasses; c++)
+        if ((_mp_classes[c].size & (align - 1)) == 0) return c;
+    return 0;
+}

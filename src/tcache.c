@@ -1,0 +1,206 @@
+/*
+ * tcache.c - the thread caches: one per thread, a free list per size class,
+ * used without any lock or atomic operation.  This file holds their slow
+ * paths (the fast paths are inline in malloc.c): creation, refill from the
+ * central lists, flush to them, the adaptive bound on each list, and the
+ * return of a cache when its thread exits.
+ *
+ * The cache pointer _mp_tc is an initial-exec TLS variable (8 bytes of
+ * static TLS, which glibc's reserve covers even when the library is
+ * dlopen'ed) that starts at _mp_tcache_empty.  That cache's lists are empty
+ * and its free checks fail, so a thread's first malloc or free lands here
+ * with no test in the fast path.  When a thread exits, its cache is flushed
+ * and the pointer moves to tcache_dead, another empty cache, which makes the
+ * rest of the thread's life (other TLS destructors may still free) go
+ * straight to the central lists.
+ *
+ * Bounds: each list may grow to max[c] objects; max starts at one batch and
+ * grows by a batch on each refill, up to the class's tc_limit, while the sum
+ * of max[c]*size over the classes stays within MEMPOOL_TCACHE_MAX bytes.
+ * room[c] = max[c] - length is what the fast path counts down.
+ *
+ * Locking: a cache is only touched by its thread, except the registry
+ * links, under registry_lock (stats, fork).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <string.h>
+#include "internal.h"
+
+__thread mp_tcache_t *_mp_tc __attribute__((tls_model("initial-exec"))) = &_mp_tcache_empty;
+mp_tcache_t _mp_tcache_empty = { .is_static = true };
+static mp_tcache_t tcache_dead = { .is_static = true };
+
+static mp_lock_t registry_lock = MP_LOCK_INIT;
+static mp_tcache_t *registry;          /* live caches */
+static mp_tcache_t *spare;             /* caches of exited threads, reused */
+static size_t ncaches;
+static pthread_key_t tc_key;
+static __thread size_t tc_budget;      /* sum of max[c]*size[c] of this thread */
+
+static void tcache_thread_exit(void *arg);
+
+void _mp_tcache_setup_thread_key(void) {
+    pthread_key_create(&tc_key, tcache_thread_exit);
+}
+
+static mp_tcache_t *tcache_create(void) {
+    mp_lock(&registry_lock);
+    mp_tcache_t *tc = spare;
+    if (tc) spare = tc->next;
+    mp_unlock(&registry_lock);
+    if (tc == NULL) {
+        tc = _mp_meta_alloc(sizeof(mp_tcache_t));
+        if (tc == NULL) return NULL;
+    }
+    memset(tc, 0, sizeof *tc);
+    tc_budget = 0;
+    memcpy(tc->cls8, _mp_cls8, sizeof tc->cls8);
+    for (int c = 1; c < _mp_nclasses; c++) {
+        const mp_class_t *k = &_mp_classes[c];
+        tc->mask[c] = k->span_align - 1;
+        tc->divc[c] = k->divc;
+        /* MEMPOOL_CHECK: every free fails the fast check and is validated in
+         * full by the slow path, which also keeps the lists empty. */
+        tc->tplus[c] = mp_option(MP_OPT_CHECK) ? 0 : k->tplus;
+        tc->max[c] = k->batch;
+        tc->room[c] = (int32_t)k->batch;
+        tc_budget += (size_t)k->batch * k->size;
+    }
+    mp_lock(&registry_lock);
+    tc->next = registry;
+    if (registry) registry->prev = tc;
+    registry = tc;
+    ncaches++;
+    mp_unlock(&registry_lock);
+    _mp_tc = tc;
+    pthread_setspecific(tc_key, tc);
+    return tc;
+}
+
+/* Give a bin's whole list back to the central list. */
+static void bin_drain(mp_tcache_t *tc, unsigned c) {
+    void *h = tc->head[c];
+    if (h == NULL) return;
+    uint32_t n = (uint32_t)((int32_t)tc->max[c] - tc->room[c]);
+    tc->head[c] = NULL;
+    tc->room[c] = (int32_t)tc->max[c];
+    _mp_central_give(c, h, n);
+}
+
+static void tcache_release(mp_tcache_t *tc) {
+    for (int c = 1; c < _mp_nclasses; c++) bin_drain(tc, (unsigned)c);
+}
+
+static void tcache_thread_exit(void *arg) {
+    mp_tcache_t *tc = arg;
+    if (tc == NULL || tc->is_static) return;
+    _mp_tc = &tcache_dead;
+    tcache_release(tc);
+    mp_lock(&registry_lock);
+    if (tc->prev) tc->prev->next = tc->next; else registry = tc->next;
+    if (tc->next) tc->next->prev = tc->prev;
+    ncaches--;
+    tc->next = spare;
+    spare = tc;
+    mp_unlock(&registry_lock);
+}
+
+void _mp_tcache_thread_flush(void) {
+    mp_tcache_t *tc = _mp_tc;
+    if (!tc->is_static) tcache_release(tc);
+}
+
+/* The cache of this thread, creating it on first use; NULL when the thread
+ * must go without (during start-up, after its exit, in check mode). */
+static mp_tcache_t *tcache_get(void) {
+    mp_tcache_t *tc = _mp_tc;
+    if (MP_LIKELY(!tc->is_static)) return tc;
+    if (tc == &tcache_dead) return NULL;
+    mp_ensure_init();
+    if (atomic_load_explicit(&_mp_ready, memory_order_acquire) != 2) return NULL; /* re-entry */
+    return tcache_create();
+}
+
+/* ---- allocation slow path ---------------------------------------------------- */
+MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
+    mp_ensure_init();
+    if (n > MP_SMALL_MAX) return _mp_malloc_generic(n);
+    unsigned c = mp_size_class(n);
+    mp_tcache_t *tc = tcache_get();
+    if (tc == NULL || mp_option(MP_OPT_CHECK)) {
+        void *one;
+        return _mp_central_take(c, 1, &one) ? one : NULL;
+    }
+    void *p = tc->head[c];
+    if (p) {          /* filled by a thread-cache creation race: just pop */
+        tc->head[c] = *(void **)p;
+        tc->room[c]++;
+        return p;
+    }
+    const mp_class_t *k = &_mp_classes[c];
+    /* Grow the bound: a thread that keeps missing here uses this class a
+     * lot, so let it keep more, within its class and byte limits. */
+    if (tc->max[c] < k->tc_limit) {
+        uint32_t grow = k->batch;
+        if (tc->max[c] + grow > k->tc_limit) grow = k->tc_limit - tc->max[c];
+        size_t add = (size_t)grow * k->size;
+        if (tc_budget + add <= (size_t)mp_option(MP_OPT_TCACHE_MAX)) {
+            tc->max[c] += grow;
+            tc->room[c] += (int32_t)grow;
+            tc_budget += add;
+        }
+    }
+    tc->misses[c]++;
+    uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];
+    void *head;
+    uint32_t got = _mp_central_take(c, want, &head);
+    if (got == 0) return NULL;
+    p = head;
+    tc->head[c] = *(void **)p;
+    tc->room[c] -= (int32_t)(got - 1);
+    return p;
+}
+
+/* ---- free slow path -------------------------------------------------------- */
+/* The bin of class c overflowed (room < 0): give one batch back. */
+MP_NOINLINE void _mp_tcache_flush(mp_tcache_t *tc, unsigned c) {
+    const mp_class_t *k = &_mp_classes[c];
+    uint32_t n = k->batch;
+    void *h = tc->head[c], *tail = h;
+    uint32_t taken = 1;
+    for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
+    tc->head[c] = *(void **)tail;
+    *(void **)tail = NULL;
+    tc->room[c] += (int32_t)taken;
+    _mp_central_give(c, h, taken);
+}
+
+/* A free of a small object whose fast check failed because this thread has
+ * no cache yet (or no longer), or because MEMPOOL_CHECK is on.  The pointer
+ * has been validated by the caller. */
+void _mp_tcache_free_small(void *p, unsigned c) {
+    mp_tcache_t *tc = tcache_get();
+    if (tc == NULL || mp_option(MP_OPT_CHECK)) {
+        *(void **)p = NULL;
+        _mp_central_give(c, p, 1);
+        return;
+    }
+    if (MP_UNLIKELY(tc->head[c] == p)) _mp_fatal("double free", p);
+    *(void **)p = tc->head[c];
+    tc->head[c] = p;
+    if (--tc->room[c] < 0) _mp_tcache_flush(tc, c);
+}
+
+/* ---- registry: stats and fork ------------------------------------------- */
+size_t _mp_tcache_count(void) {
+    mp_lock(&registry_lock);
+    size_t n = ncaches;
+    mp_unlock(&registry_lock);
+    return n;
+}
+
+void _mp_tcache_lock_all(void) { mp_lock(&registry_lock); }
+void _mp_tcache_unlock_all(bool child) {
+    if (child) mp_lock_reset(&registry_lock); else mp_unlock(&registry_lock);
+}
