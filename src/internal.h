@@ -89,7 +89,8 @@ extern uint8_t *_mp_cls_root[MP_ROOT_LEN];     /* never NULL: zero leaf */
 extern mp_span_t **_mp_span_root[MP_ROOT_LEN]; /* NULL: nothing mapped */
 bool _mp_pagemap_ensure(uintptr_t start, size_t npages);  /* page heap lock */
 
-MP_INLINE unsigned mp_pagemap_class(uintptr_t p) {
+/* The class byte of p's page, as a word (so no re-extension in the fast path). */
+MP_INLINE uintptr_t mp_pagemap_class(uintptr_t p) {
     uintptr_t i = p >> (MP_PAGE_SHIFT + MP_LEAF_BITS);
     if (MP_UNLIKELY(i >= MP_ROOT_LEN)) return 0;
     return _mp_cls_root[i][(p >> MP_PAGE_SHIFT) & (MP_LEAF_LEN - 1)];
@@ -125,6 +126,7 @@ typedef struct {
 } mp_pageheap_stats_t;
 void _mp_pageheap_stats(mp_pageheap_stats_t *st);
 void _mp_pageheap_print(int fd);
+size_t _mp_pageheap_check(void);               /* broken invariants */
 void _mp_pageheap_count_large(size_t bytes, int sign);
 
 /* ---- central.c ------------------------------------------------------------ */
@@ -140,7 +142,7 @@ void _mp_central_stats(uint64_t *refills, uint64_t *flushes, size_t *small_in_us
 void _mp_central_print(int fd);
 
 /* ---- tcache.c ---------------------------------------------------------------- */
-extern __thread mp_tcache_t *_mp_tc;
+extern __thread mp_tcache_t *_mp_tc __attribute__((tls_model("initial-exec")));
 extern mp_tcache_t _mp_tcache_empty;
 void *_mp_tcache_alloc_slow(size_t n);
 void _mp_tcache_flush(mp_tcache_t *tc, unsigned c);

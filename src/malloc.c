@@ -40,7 +40,7 @@ MP_INLINE void *mp_alloc_inline(size_t n) {
 
 MP_INLINE void mp_free_inline(void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
-    unsigned c = mp_pagemap_class(p);
+    uintptr_t c = mp_pagemap_class(p);
     mp_tcache_t *tc = _mp_tc;
     /* Class 0 (not a small object, NULL, foreign memory) has mask, divc and
      * tplus all 0, so it always fails here; so does every class in a thread
@@ -53,7 +53,7 @@ MP_INLINE void mp_free_inline(void *ptr) {
     if (MP_UNLIKELY(h == ptr)) _mp_fatal("double free", ptr);
     *(void **)ptr = h;
     tc->head[c] = ptr;
-    if (MP_UNLIKELY(--tc->room[c] < 0)) _mp_tcache_flush(tc, c);
+    if (MP_UNLIKELY(--tc->room[c] < 0)) _mp_tcache_flush(tc, (unsigned)c);
 }
 
 /* ---- pointer validation (slow paths) ---------------------------------------- */

@@ -333,6 +333,37 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
     st->small_spans_bytes = __atomic_load_n(&st_small_spans, __ATOMIC_RELAXED);
 }
 
+/* Check the page heap's invariants; returns how many are broken (tests).
+ *  - each free span is mapped at its ends, is FREE, and is on the list of
+ *    its size;
+ *  - no free span has a free neighbour (coalescing is complete);
+ *  - the dirty/clean page counts add up. */
+size_t _mp_pageheap_check(void) {
+    size_t bad = 0, dirty = 0, clean = 0;
+    mp_lock(&_mp_pageheap_lock);
+    for (size_t n = 1; n <= MP_PH_LISTS + 1; n++) {
+        for (mp_span_t *s = n <= MP_PH_LISTS ? lists[n] : large_list; s; s = s->next) {
+            if (s->state != MP_SPAN_FREE || !s->in_list) bad++;
+            if (n <= MP_PH_LISTS ? s->npages != n : s->npages <= MP_PH_LISTS) bad++;
+            if (mp_pagemap_span(s->start) != s) bad++;
+            if (mp_pagemap_span(s->start + (s->npages - 1) * MP_PAGE_SIZE) != s) bad++;
+            mp_span_t *l = s->start >= MP_PAGE_SIZE ? mp_pagemap_span(s->start - MP_PAGE_SIZE) : NULL;
+            if (l && l->state == MP_SPAN_FREE && l->in_list &&
+                l->start + l->npages * MP_PAGE_SIZE == s->start)
+                bad++;
+            uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+            mp_span_t *r = mp_pagemap_span(end);
+            if (r && r->state == MP_SPAN_FREE && r->in_list && r->start == end) bad++;
+            if (s->dirty > s->npages) bad++;
+            dirty += s->dirty;
+            clean += s->npages - s->dirty;
+        }
+    }
+    if (dirty != st_free_dirty || clean != st_free_clean) bad++;
+    mp_unlock(&_mp_pageheap_lock);
+    return bad;
+}
+
 static void put(int fd, const char *s) { _mp_write(fd, s, strlen(s)); }
 static void put_num(int fd, uint64_t v) {
     char b[24];

@@ -14,8 +14,8 @@
  * rest of the thread's life (other TLS destructors may still free) go
  * straight to the central lists.
  *
- * Bounds: each list may grow to max[c] objects; max starts at one batch and
- * grows by a batch on each refill, up to the class's tc_limit, while the sum
+ * Bounds: each list may grow to max[c] objects; max starts at 0 and grows
+ * by a batch on each refill, up to the class's tc_limit, while the sum
  * of max[c]*size over the classes stays within MEMPOOL_TCACHE_MAX bytes.
  * room[c] = max[c] - length is what the fast path counts down.
  *
@@ -63,9 +63,8 @@ static mp_tcache_t *tcache_create(void) {
         /* MEMPOOL_CHECK: every free fails the fast check and is validated in
          * full by the slow path, which also keeps the lists empty. */
         tc->tplus[c] = mp_option(MP_OPT_CHECK) ? 0 : k->tplus;
-        tc->max[c] = k->batch;
-        tc->room[c] = (int32_t)k->batch;
-        tc_budget += (size_t)k->batch * k->size;
+        /* max, room and the budget start at 0: a bin earns its bound on
+         * its first miss, so classes a thread never uses cost it nothing. */
     }
     mp_lock(&registry_lock);
     tc->next = registry;
@@ -82,9 +81,9 @@ static mp_tcache_t *tcache_create(void) {
 static void bin_drain(mp_tcache_t *tc, unsigned c) {
     void *h = tc->head[c];
     if (h == NULL) return;
-    uint32_t n = (uint32_t)((int32_t)tc->max[c] - tc->room[c]);
+    uint32_t n = (uint32_t)((int64_t)tc->max[c] - tc->room[c]);
     tc->head[c] = NULL;
-    tc->room[c] = (int32_t)tc->max[c];
+    tc->room[c] = (int64_t)tc->max[c];
     _mp_central_give(c, h, n);
 }
 
@@ -147,18 +146,19 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
         size_t add = (size_t)grow * k->size;
         if (tc_budget + add <= (size_t)mp_option(MP_OPT_TCACHE_MAX)) {
             tc->max[c] += grow;
-            tc->room[c] += (int32_t)grow;
+            tc->room[c] += (int64_t)grow;
             tc_budget += add;
         }
     }
     tc->misses[c]++;
     uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];
+    if (want == 0) want = 1;      /* over budget: serve, cache nothing */
     void *head;
     uint32_t got = _mp_central_take(c, want, &head);
     if (got == 0) return NULL;
     p = head;
     tc->head[c] = *(void **)p;
-    tc->room[c] -= (int32_t)(got - 1);
+    tc->room[c] -= (int64_t)(got - 1);
     return p;
 }
 
@@ -172,7 +172,7 @@ MP_NOINLINE void _mp_tcache_flush(mp_tcache_t *tc, unsigned c) {
     for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
     tc->head[c] = *(void **)tail;
     *(void **)tail = NULL;
-    tc->room[c] += (int32_t)taken;
+    tc->room[c] += (int64_t)taken;
     _mp_central_give(c, h, taken);
 }
 

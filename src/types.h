@@ -94,7 +94,8 @@ struct mp_tcache_s {
     uintptr_t mask[MP_MAX_CLASSES];   /* span_align - 1 */
     uint64_t divc[MP_MAX_CLASSES];    /* copies of the class table's */
     uint64_t tplus[MP_MAX_CLASSES];
-    int32_t room[MP_MAX_CLASSES];     /* max[c] - length of head[c] */
+    int64_t room[MP_MAX_CLASSES];     /* max[c] - length of head[c] (64-bit:
+                                       * one index scale for all hot arrays) */
     uint8_t cls8[MP_LOOKUP_MAX / 8 + 1]; /* (n+7)>>3 -> class */
     /* ---- cold: touched only by the slow paths ---- */
     uint32_t max[MP_MAX_CLASSES];     /* current bound on the bin length */

@@ -1,0 +1,119 @@
+/* test_pageheap.c - spans: split, coalesce, alignment, release (pageheap.c). */
+#include <string.h>
+#include "harness.h"
+#include "internal.h"
+#include "mempool.h"
+
+static mp_pageheap_stats_t stats(void) {
+    mp_pageheap_stats_t st;
+    _mp_pageheap_stats(&st);
+    return st;
+}
+
+TEST(alloc_maps_ends) {
+    mp_ensure_init();
+    bool z;
+    mp_span_t *s = _mp_pageheap_alloc(5, MP_PAGE_SIZE, &z);
+    REQUIRE(s != NULL);
+    CHECK_EQ(s->npages, 5);
+    CHECK_EQ(s->state, MP_SPAN_LARGE);
+    CHECK_EQ(s->start % MP_PAGE_SIZE, 0);
+    CHECK(mp_pagemap_span(s->start) == s);
+    CHECK(mp_pagemap_span(s->start + 4 * MP_PAGE_SIZE) == s);
+    memset((void *)s->start, 0xab, 5 * MP_PAGE_SIZE);     /* it is real memory */
+    _mp_pageheap_free(s);
+}
+
+TEST(alignment) {
+    for (size_t align = MP_PAGE_SIZE; align <= ((size_t)64 << 20); align *= 2) {
+        bool z;
+        mp_span_t *s = _mp_pageheap_alloc(3, align, &z);
+        REQUIRE(s != NULL);
+        CHECK_EQ(s->start % align, 0);
+        _mp_pageheap_free(s);
+    }
+}
+
+/* Free neighbours merge: a span freed between two free spans leaves one
+ * free span, and after any sequence of frees no two free spans touch. */
+TEST(coalesce) {
+    bool z;
+    /* A 64 MiB alignment puts `a` at the start of a region nobody else
+     * uses, so the page heap carves a, then b and c, right behind it. */
+    mp_span_t *a = _mp_pageheap_alloc(10, (size_t)64 << 20, &z);
+    REQUIRE(a != NULL);
+    uintptr_t base = a->start;
+    mp_span_t *b = _mp_pageheap_alloc(10, (size_t)64 << 20, &z);
+    REQUIRE(b != NULL);
+    _mp_pageheap_free(b);     /* b's region is elsewhere; we only wanted a */
+    mp_span_t *rest = mp_pagemap_span(base + 10 * MP_PAGE_SIZE);
+    REQUIRE(rest != NULL);
+    CHECK_EQ(rest->state, MP_SPAN_FREE);       /* the tail of a's region */
+    CHECK_EQ(rest->start, base + 10 * MP_PAGE_SIZE);
+    size_t tail_pages = rest->npages;
+    _mp_pageheap_free(a);
+    mp_span_t *whole = mp_pagemap_span(base);
+    REQUIRE(whole != NULL);
+    CHECK_EQ(whole->state, MP_SPAN_FREE);
+    CHECK_EQ(whole->start, base);
+    CHECK_EQ(whole->npages, 10 + tail_pages);  /* merged with the tail */
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+TEST(release_returns_memory) {
+    bool z;
+    mp_span_t *s = _mp_pageheap_alloc(256, MP_PAGE_SIZE, &z);   /* 2 MiB */
+    REQUIRE(s != NULL);
+    memset((void *)s->start, 1, 256 * MP_PAGE_SIZE);
+    uintptr_t start = s->start;
+    _mp_pageheap_free(s);
+    CHECK_GT(stats().free_dirty, 0);
+    size_t released = _mp_pageheap_release(0);
+    CHECK_GE(released, 256 * MP_PAGE_SIZE);
+    CHECK_EQ(stats().free_dirty, 0);
+    /* Released pages read as zero, and the page heap knows it. */
+    mp_span_t *t = _mp_pageheap_alloc(256, MP_PAGE_SIZE, &z);
+    REQUIRE(t != NULL);
+    if (t->start == start) {
+        CHECK(z);
+        CHECK_EQ(((unsigned char *)t->start)[12345], 0);
+    }
+    _mp_pageheap_free(t);
+}
+
+TEST(many_random_spans) {
+    enum { N = 400 };
+    mp_span_t *sp[N] = { 0 };
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 20000; round++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int i = (int)(x % N);
+        if (sp[i]) {
+            /* the span's pages are still ours: no one else got them */
+            CHECK_EQ(*(uint32_t *)sp[i]->start, (uint32_t)i);
+            _mp_pageheap_free(sp[i]);
+            sp[i] = NULL;
+        } else {
+            bool z;
+            size_t np = 1 + (x >> 20) % 40;
+            size_t al = (size_t)MP_PAGE_SIZE << ((x >> 30) % 4);
+            sp[i] = _mp_pageheap_alloc(np, al, &z);
+            REQUIRE(sp[i] != NULL);
+            CHECK_EQ(sp[i]->start % al, 0);
+            *(uint32_t *)sp[i]->start = (uint32_t)i;
+        }
+        if (TEST_FAILED()) return;
+    }
+    CHECK_EQ(_mp_pageheap_check(), 0);
+    for (int i = 0; i < N; i++) if (sp[i]) _mp_pageheap_free(sp[i]);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+int main(void) {
+    RUN(alloc_maps_ends);
+    RUN(alignment);
+    RUN(coalesce);
+    RUN(release_returns_memory);
+    RUN(many_random_spans);
+    return harness_summary();
+}

@@ -1,0 +1,99 @@
+/* test_tcache.c - thread caches: creation, bounds, flush, exit (tcache.c). */
+#include <pthread.h>
+#include <string.h>
+#include "harness.h"
+#include "internal.h"
+#include "mempool.h"
+
+static size_t bin_len(mp_tcache_t *tc, unsigned c) {
+    size_t n = 0;
+    for (void *h = tc->head[c]; h; h = *(void **)h) n++;
+    return n;
+}
+
+static void *fresh_thread(void *arg) {
+    int *ok = arg;
+    bool before = _mp_tc == &_mp_tcache_empty;
+    void *p = mp_malloc(64);
+    *ok = before && _mp_tc != &_mp_tcache_empty && p != NULL;
+    mp_free(p);
+    return NULL;
+}
+
+TEST(first_use_creates_cache) {
+    pthread_t t;
+    int ok = 0;
+    pthread_create(&t, NULL, fresh_thread, &ok);
+    pthread_join(t, NULL);
+    CHECK(ok);
+}
+
+/* The length of a bin never passes max[c] + 1 and room tracks it. */
+TEST(bin_bounded_and_counted) {
+    void *warm = mp_malloc(48);
+    mp_free(warm);
+    mp_tcache_t *tc = _mp_tc;
+    REQUIRE(!tc->is_static);
+    unsigned c = mp_size_class(48);
+    enum { N = 5000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = mp_malloc(48);
+    for (int i = 0; i < N; i++) {
+        mp_free(p[i]);
+        size_t len = bin_len(tc, c);
+        CHECK_LE(len, tc->max[c]);
+        CHECK_EQ((int64_t)tc->max[c] - tc->room[c], (int64_t)len);
+        if (TEST_FAILED()) return;
+    }
+    CHECK_LE(tc->max[c], _mp_classes[c].tc_limit);
+}
+
+/* The per-thread byte cap bounds what all bins may hold together. */
+TEST(byte_cap) {
+    mp_tcache_t *tc = _mp_tc;
+    size_t sum = 0;
+    for (int c = 1; c < _mp_nclasses; c++) sum += (size_t)tc->max[c] * _mp_classes[c].size;
+    CHECK_LE(sum, (size_t)mp_option(MP_OPT_TCACHE_MAX));
+}
+
+static void *exiting_thread(void *arg) {
+    void **objs = arg;
+    for (int i = 0; i < 1000; i++) objs[i] = mp_malloc(200);
+    for (int i = 0; i < 1000; i++) mp_free(objs[i]);
+    return NULL;
+}
+
+/* A thread's cache goes back when it exits: live caches drop to before. */
+TEST(thread_exit_returns_cache) {
+    size_t before = _mp_tcache_count();
+    static void *objs[1000];
+    for (int i = 0; i < 50; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, exiting_thread, objs);
+        pthread_join(t, NULL);
+    }
+    CHECK_EQ(_mp_tcache_count(), before);
+    mp_stats_t st;
+    mp_stats_get(&st);
+    CHECK_LT(st.in_use, (size_t)4 << 20);
+}
+
+TEST(flush_empties_bins) {
+    void *p = mp_malloc(100);
+    mp_free(p);
+    mp_thread_flush();
+    mp_tcache_t *tc = _mp_tc;
+    for (int c = 1; c < _mp_nclasses; c++) {
+        CHECK(tc->head[c] == NULL);
+        CHECK_EQ(tc->room[c], (int64_t)tc->max[c]);
+    }
+}
+
+int main(void) {
+    RUN(first_use_creates_cache);
+    RUN(bin_bounded_and_counted);
+    RUN(byte_cap);
+    RUN(thread_exit_returns_cache);
+    RUN(flush_empties_bins);
+    return harness_summary();
+}
