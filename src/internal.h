@@ -156,7 +156,7 @@ void _mp_tcache_setup_thread_key(void);
 /* ---- init.c: options, start-up, statistics ---------------------------- */
 typedef enum {
     MP_OPT_VERBOSE, MP_OPT_SHOW_STATS, MP_OPT_CHECK, MP_OPT_TCACHE_MAX,
-    MP_OPT_RETAIN, MP_OPT_CHUNK, MP_OPT_COUNT
+    MP_OPT_RETAIN, MP_OPT_DECAY_MS, MP_OPT_CHUNK, MP_OPT_COUNT
 } mp_option_t;
 extern long _mp_options[MP_OPT_COUNT];
 MP_INLINE long mp_option(mp_option_t o) { return _mp_options[o]; }

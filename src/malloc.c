@@ -98,17 +98,17 @@ MP_COLD MP_NORETURN static void bad_pointer(const char *op, uintptr_t p) {
 /* Validate p (not NULL) as a live object.  Returns its class, or 0 with
  * *large set to its span for a large object. */
 static unsigned check_pointer(const char *op, uintptr_t p, mp_span_t **large) {
-    unsigned c = mp_pagemap_class(p);
+    uintptr_t c = mp_pagemap_class(p);
     mp_span_t *s = mp_pagemap_span(p);
-    if (c != 0) {
-        const mp_class_t *k = &_mp_classes[c];
-        uintptr_t off = p - (s ? s->start : p);
-        if (MP_UNLIKELY(s == NULL || s->state != MP_SPAN_SMALL || s->cls != c ||
+    if (s != NULL && s->state == MP_SPAN_SMALL) {
+        const mp_class_t *k = &_mp_classes[s->cls];
+        uintptr_t off = p - s->start;
+        if (MP_UNLIKELY(c != (k->fast_free ? s->cls : 0u) || p < s->start ||
                         off % k->size != 0 || off / k->size >= k->nobj))
             bad_pointer(op, p);
-        return c;
+        return s->cls;
     }
-    if (MP_UNLIKELY(s == NULL || s->state != MP_SPAN_LARGE || s->start != p))
+    if (MP_UNLIKELY(c != 0 || s == NULL || s->state != MP_SPAN_LARGE || s->start != p))
         bad_pointer(op, p);
     *large = s;
     return 0;
@@ -207,18 +207,19 @@ void *mp_realloc(void *p, size_t n) {
 void mp_free_sized(void *p, size_t size) {
     if (p == NULL) return;
     uintptr_t a = (uintptr_t)p;
-    unsigned c = mp_pagemap_class(a);
-    if (MP_LIKELY(c != 0)) {
-        if (MP_UNLIKELY(size > MP_SMALL_MAX || mp_size_class(size) != c)) {
-            mp_span_t *large = NULL;
-            check_pointer("free", a, &large);   /* a bad pointer first */
-            _mp_fatal("mp_free_sized with a wrong size", p);
-        }
-        mp_free_inline(p);
+    uintptr_t fc = mp_pagemap_class(a);
+    if (MP_LIKELY(fc != 0 && size <= MP_SMALL_MAX && mp_size_class(size) == fc)) {
+        mp_free_inline(p);           /* validates the pointer itself */
         return;
     }
     mp_span_t *large = NULL;
-    check_pointer("free", a, &large);
+    unsigned c = check_pointer("free", a, &large);   /* a bad pointer first */
+    if (c != 0) {
+        if (MP_UNLIKELY(size > MP_SMALL_MAX || mp_size_class(size) != c))
+            _mp_fatal("mp_free_sized with a wrong size", p);
+        _mp_tcache_free_small(p, c);
+        return;
+    }
     if (MP_UNLIKELY(size < large->req || size > large->npages * MP_PAGE_SIZE))
         _mp_fatal("mp_free_sized with a wrong size", p);
     _mp_free_large(large, a);

@@ -16,7 +16,8 @@
  *
  * Memory comes from the OS layer in chunks of at least MEMPOOL_CHUNK bytes
  * and is never unmapped: pages go back to the OS with a decommit (madvise)
- * when the free dirty pages exceed MEMPOOL_RETAIN, and on mp_trim().  The
+ * when the free dirty pages exceed MEMPOOL_RETAIN and have stayed free for
+ * MEMPOOL_DECAY_MS, and on mp_trim().  The
  * address space stays, so neighbouring chunks can coalesce.
  *
  * Locking: one lock, _mp_pageheap_lock, around everything here.  Span
@@ -24,6 +25,7 @@
  * taken after any central lock, never before (see internal.h).
  */
 #include <string.h>
+#include <time.h>
 #include "internal.h"
 
 #define MP_PH_LISTS 128
@@ -39,6 +41,18 @@ static mp_span_t *spare_spans;              /* recycled span structures */
 static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
 static size_t st_small_spans;
 static uint64_t st_os_maps, st_large_allocs;
+static uint64_t last_purge_ms;
+static size_t peak_in_use;        /* pages; decays at each purge pass */
+
+static size_t pages_in_use(void) {
+    return st_mapped / MP_PAGE_SIZE - st_free_dirty - st_free_clean;
+}
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* ---- span structures --------------------------------------------------- */
 mp_span_t *_mp_span_new(void) {
@@ -121,11 +135,16 @@ static size_t next_nonempty(size_t n) {
 }
 
 static mp_span_t *heap_find(size_t npages, size_t align) {
-    for (size_t n = next_nonempty(npages); n != 0; n = next_nonempty(n + 1)) {
+    /* A span of npages + slack pages holds an aligned run wherever it
+     * starts; smaller ones might, so look at a few of each first. */
+    size_t slack = align / MP_PAGE_SIZE - 1;
+    size_t n = next_nonempty(npages);
+    for (; n != 0 && n < npages + slack; n = next_nonempty(n + 1)) {
         int tries = 0;
-        for (mp_span_t *s = lists[n]; s && tries < 16; s = s->next, tries++)
+        for (mp_span_t *s = lists[n]; s && tries < 4; s = s->next, tries++)
             if (span_fits(s, npages, align)) return s;
     }
+    if (n != 0) return lists[n];
     mp_span_t *best = NULL;
     for (mp_span_t *s = large_list; s; s = s->next)
         if (s->npages >= npages && span_fits(s, npages, align) &&
@@ -160,6 +179,7 @@ static void heap_insert_merge(mp_span_t *s) {
         span_recycle(r);
     }
     s->state = MP_SPAN_FREE;
+    s->free_ms = now_ms();
     span_map_ends(s);
     list_insert(s);
 }
@@ -230,6 +250,8 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed) {
     s->dirty = 0;
     s->next = s->prev = NULL;
     span_map_ends(s);
+    size_t used = pages_in_use();
+    if (used > peak_in_use) peak_in_use = used;
     mp_unlock(&_mp_pageheap_lock);
     return s;
 nomem:
@@ -244,13 +266,13 @@ nomem:
 void _mp_pageheap_set_small(mp_span_t *s, unsigned cls) {
     for (size_t k = 0; k < s->npages; k++)
         _mp_pagemap_set_span(s->start + k * MP_PAGE_SIZE, s);
-    _mp_pagemap_set_class(s->start, s->npages, cls);
+    if (_mp_classes[cls].fast_free) _mp_pagemap_set_class(s->start, s->npages, cls);
     s->state = MP_SPAN_SMALL;
     s->cls = (uint8_t)cls;
     __atomic_add_fetch(&st_small_spans, s->npages * MP_PAGE_SIZE, __ATOMIC_RELAXED);
 }
 
-static size_t heap_release_locked(size_t keep);
+static size_t heap_release_locked(size_t keep, uint64_t older_than_ms);
 
 void _mp_pageheap_free(mp_span_t *s) {
     if (s->state == MP_SPAN_SMALL) {
@@ -263,9 +285,30 @@ void _mp_pageheap_free(mp_span_t *s) {
     s->free = NULL;
     s->used = 0;
     heap_insert_merge(s);
-    size_t retain = (size_t)mp_option(MP_OPT_RETAIN);
-    if (st_free_dirty * MP_PAGE_SIZE > retain)
-        heap_release_locked(retain / 2);
+    /* Return pages to the OS when more free pages are dirty than the
+     * retain limit: MEMPOOL_RETAIN bytes, or 1/8 of the recent peak of pages
+     * in use if that is more, so that a big heap's churn - or its teardown -
+     * is not turned into page faults and madvise calls.  Released are the
+     * spans that stayed free for MEMPOOL_DECAY_MS (a page freed and soon
+     * reused would cost a fault and zeroing for nothing), or any when there
+     * are more than the larger of 4 x MEMPOOL_RETAIN and the peak.  A pass
+     * runs at most once per half decay period, and lowers the peak by a
+     * quarter toward the current use. */
+    size_t opt = (size_t)mp_option(MP_OPT_RETAIN) / MP_PAGE_SIZE;
+    size_t retain = opt > peak_in_use / 8 ? opt : peak_in_use / 8;
+    size_t hard = 4 * opt > peak_in_use ? 4 * opt : peak_in_use;
+    if (st_free_dirty > retain) {
+        uint64_t now = s->free_ms, decay = (uint64_t)mp_option(MP_OPT_DECAY_MS);
+        if (st_free_dirty > hard) {
+            heap_release_locked(retain * MP_PAGE_SIZE / 2, UINT64_MAX);
+        } else if (now - last_purge_ms >= decay / 2) {
+            last_purge_ms = now;
+            heap_release_locked(retain * MP_PAGE_SIZE, now >= decay ? now - decay : 0);
+            size_t used = pages_in_use();
+            peak_in_use -= peak_in_use / 4;
+            if (peak_in_use < used) peak_in_use = used;
+        }
+    }
     mp_unlock(&_mp_pageheap_lock);
 }
 
@@ -281,22 +324,22 @@ static size_t release_span(mp_span_t *s) {
     return bytes;
 }
 
-/* Decommit dirty free spans, biggest first, until at most `keep` bytes of
- * free dirty pages remain. */
-static size_t heap_release_locked(size_t keep) {
+/* Decommit dirty free spans freed at or before `older_than_ms`, biggest
+ * first, until at most `keep` bytes of free dirty pages remain. */
+static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
     size_t done = 0;
     mp_span_t *s = large_list;
     while (s && st_free_dirty * MP_PAGE_SIZE > keep) {
         mp_span_t *nx = s->next;
-        if (s->dirty) done += release_span(s);
+        if (s->dirty && s->free_ms <= older_than_ms) done += release_span(s);
         s = nx;
     }
     for (size_t n = MP_PH_LISTS; n >= 1 && st_free_dirty * MP_PAGE_SIZE > keep; n--) {
-        /* Dirty spans are at the front; each release moves one to the back. */
-        while (lists[n] && lists[n]->dirty && st_free_dirty * MP_PAGE_SIZE > keep) {
-            size_t r = release_span(lists[n]);
-            if (r == 0) break;   /* decommit refused: leave the rest */
-            done += r;
+        /* Dirty spans are at the front; a released one moves to the back. */
+        for (s = lists[n]; s && s->dirty && st_free_dirty * MP_PAGE_SIZE > keep;) {
+            mp_span_t *nx = s->next;
+            if (s->free_ms <= older_than_ms) done += release_span(s);
+            s = nx;
         }
     }
     st_released += done;
@@ -305,7 +348,7 @@ static size_t heap_release_locked(size_t keep) {
 
 size_t _mp_pageheap_release(size_t keep) {
     mp_lock(&_mp_pageheap_lock);
-    size_t r = heap_release_locked(keep);
+    size_t r = heap_release_locked(keep, UINT64_MAX);
     mp_unlock(&_mp_pageheap_lock);
     return r;
 }

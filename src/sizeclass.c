@@ -15,9 +15,10 @@
  *     is 1/8 of the lower power of two: waste < step <= 12.5% of the
  *     request).  All are multiples of 16; up to 256 KiB.  97 classes.
  *   - span pages: the fewest pages (1..128) whose tail, after the last whole
- *     object, is at most 1/8 of the span.  Spans start aligned to the power
- *     of two at or above their length, which lets the free fast path check a
- *     pointer with a mask and a multiply (see types.h).
+ *     object, is at most 1/8 of the span.  Spans of classes up to 32 KiB
+ *     start aligned to the power of two at or above their length, which lets
+ *     the free fast path check a pointer with a mask and a multiply (see
+ *     types.h).
  *   - batch: 32 KiB worth of objects, between 1 and 32 - what moves between
  *     a thread cache and the central list in one lock hold.
  *   - tc_limit: what one thread may keep of a class, 256 KiB worth, between
@@ -49,7 +50,8 @@ static void class_add(size_t size) {
     }
     c->pages = (uint32_t)pages;
     c->nobj = (uint32_t)(pages * MP_PAGE_SIZE / size);
-    c->span_align = pow2_at_least(pages * MP_PAGE_SIZE);
+    c->fast_free = size <= MP_FASTFREE_MAX;
+    c->span_align = c->fast_free ? pow2_at_least(pages * MP_PAGE_SIZE) : MP_PAGE_SIZE;
     size_t batch = 32768 / size;
     c->batch = (uint32_t)(batch < 1 ? 1 : batch > 32 ? 32 : batch);
     size_t lim = (256 * 1024) / size;
@@ -93,7 +95,11 @@ void _mp_sizeclass_init(void) {
 
 unsigned _mp_size_class_aligned(size_t n, size_t align) {
     if (n > MP_SMALL_MAX) return 0;
+    /* Every object of a class is aligned to `align` when its size and its
+     * spans' start are multiples of it. */
     for (unsigned c = mp_size_class(n); c < (unsigned)_mp_nclasses; c++)
-        if ((_mp_classes[c].size & (align - 1)) == 0) return c;
+        if ((_mp_classes[c].size & (align - 1)) == 0 &&
+            (_mp_classes[c].span_align & (align - 1)) == 0)
+            return c;
     return 0;
 }

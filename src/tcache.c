@@ -62,7 +62,7 @@ static mp_tcache_t *tcache_create(void) {
         tc->divc[c] = k->divc;
         /* MEMPOOL_CHECK: every free fails the fast check and is validated in
          * full by the slow path, which also keeps the lists empty. */
-        tc->tplus[c] = mp_option(MP_OPT_CHECK) ? 0 : k->tplus;
+        tc->tplus[c] = mp_option(MP_OPT_CHECK) || !k->fast_free ? 0 : k->tplus;
         /* max, room and the budget start at 0: a bin earns its bound on
          * its first miss, so classes a thread never uses cost it nothing. */
     }

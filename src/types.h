@@ -14,12 +14,15 @@
  *           free check always fails, so it falls into the slow path.
  *
  * Invariants
- *   - A SMALL span of class c starts at an address aligned to its
- *     class's span_align (the power of two >= its byte length).  So for any
- *     pointer p inside it, p & (span_align-1) is p's offset in the span: the
- *     free fast path validates a pointer without loading the span.
- *   - The page map's class byte of every page of a SMALL span is its class;
- *     of every other page, 0.  Its span pointer is exact for every page of a
+ *   - Classes up to MP_FASTFREE_MAX (32 KiB) are "fast-free": a SMALL span
+ *     of such a class starts at an address aligned to its class's span_align
+ *     (the power of two >= its byte length), so for any pointer p inside it,
+ *     p & (span_align-1) is p's offset in the span, and the free fast path
+ *     validates a pointer without loading the span.  Bigger classes (a few
+ *     objects per span) skip the alignment, which would cost page-heap
+ *     fragmentation, and are freed through the slow path.
+ *   - The page map's class byte of every page of a SMALL span of a
+ *     fast-free class is its class; of every other page, 0.  Its span pointer is exact for every page of a
  *     SMALL span and for the first and last page of FREE and LARGE spans; any
  *     other entry may be stale and is never trusted without checking the
  *     span's start (see pagemap.c).
@@ -42,6 +45,7 @@
 #define MP_LOOKUP_MAX      1024                    /* sizes served by cls8[] */
 #define MP_MAX_CLASSES     112                     /* room in the arrays */
 #define MP_MAX_ALIGN_SMALL ((size_t)256 * 1024)
+#define MP_FASTFREE_MAX    ((size_t)32 * 1024)     /* see the invariants */
 
 /* Address space covered by the page map: 48 bits of address, 35 of page. */
 #define MP_ADDR_BITS       48
@@ -67,6 +71,7 @@ struct mp_span_s {
     uintptr_t bump;         /* SMALL: next never-carved object */
     size_t req;             /* LARGE: bytes asked for (for free_sized checks) */
     size_t dirty;           /* FREE: how many of its pages may be in RSS */
+    uint64_t free_ms;       /* FREE: when it was freed (coarse clock, ms) */
 };
 
 /* ---- size class -------------------------------------------------------- */
@@ -78,6 +83,7 @@ typedef struct mp_class_s {
     uint32_t tc_limit;      /* most objects one thread cache keeps */
     uint32_t xfer_slots;    /* batches the central transfer cache keeps */
     size_t span_align;      /* spans start at a multiple of this */
+    bool fast_free;         /* size <= MP_FASTFREE_MAX: page map has the class */
     uint64_t divc;          /* x is an object offset iff x*divc < tplus ... */
     uint64_t tplus;         /* ... (Lemire's divisibility test, bounded) */
 } mp_class_t;

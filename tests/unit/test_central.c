@@ -20,7 +20,7 @@ TEST(take_gives_distinct_objects_of_the_class) {
         CHECK_EQ(got, want);
         CHECK_EQ(list_len(head), got);
         for (void *o = head; o; o = *(void **)o) {
-            CHECK_EQ(mp_pagemap_class((uintptr_t)o), c);
+            CHECK_EQ(mp_pagemap_class((uintptr_t)o), k->fast_free ? c : 0);
             mp_span_t *s = mp_pagemap_span((uintptr_t)o);
             REQUIRE(s != NULL);
             CHECK_EQ(s->state, MP_SPAN_SMALL);
