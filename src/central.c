@@ -125,6 +125,13 @@ uint32_t _mp_central_take(unsigned cls, uint32_t want, void **head) {
  * the span to the page heap (page heap lock nested inside). */
 static void central_put_back(central_t *c, unsigned cls, void *o) {
     mp_span_t *s = mp_pagemap_span((uintptr_t)o);
+    if (MP_UNLIKELY(mp_option(MP_OPT_CHECK)) && s && s->state == MP_SPAN_SMALL) {
+        /* Check mode: objects come back one at a time, straight from free();
+         * one already on the span's free list is a double free. */
+        if ((uintptr_t)o >= s->bump) _mp_fatal("free of a pointer not from mempool", o);
+        for (void *f = s->free; f; f = *(void **)f)
+            if (f == o) _mp_fatal("double free", o);
+    }
     if (MP_UNLIKELY(s == NULL || s->state != MP_SPAN_SMALL || s->cls != cls || s->used == 0))
         _mp_fatal("double free or corrupted free list", o);
     *(void **)o = s->free;
@@ -148,7 +155,7 @@ void _mp_central_give(unsigned cls, void *head, uint32_t n) {
     mp_lock(&c->lock);
     c->gives++;
     c->out -= n;
-    if (n == k->batch && c->nslots < k->xfer_slots) {
+    if (n == k->batch && c->nslots < k->xfer_slots && !mp_option(MP_OPT_CHECK)) {
         c->slot[c->nslots].head = head;
         c->slot[c->nslots].n = n;
         c->nslots++;
