@@ -32,7 +32,7 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
         "at exit, print a one-line summary (1) or the full picture (2) on stderr" },
     [MP_OPT_CHECK] = { "CHECK", 0, 0, 1,
         "validate every free in full (no thread cache): catches every double free" },
-    [MP_OPT_TCACHE_MAX] = { "TCACHE_MAX", 2L << 20, 64L << 10, 1L << 30,
+    [MP_OPT_TCACHE_MAX] = { "TCACHE_MAX", 8L << 20, 64L << 10, 1L << 30,
         "bytes one thread cache may hold: speed against memory held per thread" },
     [MP_OPT_RETAIN] = { "RETAIN", 8L << 20, 0, 1L << 40,
         "free pages kept before returning them to the OS: syscalls against RSS" },

@@ -21,9 +21,11 @@
  *     types.h).
  *   - batch: 32 KiB worth of objects, between 1 and 32 - what moves between
  *     a thread cache and the central list in one lock hold.
- *   - tc_limit: what one thread may keep of a class, 256 KiB worth, between
- *     2 batches and 2048 objects; the per-thread byte cap
- *     (MEMPOOL_TCACHE_MAX) bounds the sum.
+ *   - tc_limit: what one thread may keep of a class, 4 MiB worth, between
+ *     2 batches and 2048 objects, so that a thread that allocates a thousand
+ *     4 KiB blocks and frees them all stays in its cache; bins only grow
+ *     when a thread misses, and the per-thread byte cap (MEMPOOL_TCACHE_MAX)
+ *     bounds the sum.
  * Nothing here is locked: the tables are written once, in _mp_init_slow,
  * before any thread can use them.
  */
@@ -54,7 +56,7 @@ static void class_add(size_t size) {
     c->span_align = c->fast_free ? pow2_at_least(pages * MP_PAGE_SIZE) : MP_PAGE_SIZE;
     size_t batch = 32768 / size;
     c->batch = (uint32_t)(batch < 1 ? 1 : batch > 32 ? 32 : batch);
-    size_t lim = (256 * 1024) / size;
+    size_t lim = ((size_t)4 << 20) / size;
     if (lim > 2048) lim = 2048;
     if (lim < 2 * (size_t)c->batch) lim = 2 * (size_t)c->batch;
     c->tc_limit = (uint32_t)lim;

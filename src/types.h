@@ -42,7 +42,7 @@
 #define MP_PAGE_SHIFT      13
 #define MP_PAGE_SIZE       ((size_t)1 << MP_PAGE_SHIFT)
 #define MP_SMALL_MAX       ((size_t)256 * 1024)   /* largest small class */
-#define MP_LOOKUP_MAX      1024                    /* sizes served by cls8[] */
+#define MP_LOOKUP_MAX      4096                    /* sizes served by cls8[] */
 #define MP_MAX_CLASSES     112                     /* room in the arrays */
 #define MP_MAX_ALIGN_SMALL ((size_t)256 * 1024)
 #define MP_FASTFREE_MAX    ((size_t)32 * 1024)     /* see the invariants */
