@@ -55,9 +55,10 @@ MP_API MP_ALLOC_SIZE(2) void *mp_realloc(void *p, size_t n);
 /* Free p.  mp_free(NULL) does nothing. */
 MP_API void mp_free(void *p);
 
-/* Free p whose requested size (any size between what was asked for and
- * mp_usable_size(p)) the caller still knows.  Cheaper than mp_free for large
- * blocks; a size that does not match the block is reported and aborts. */
+/* Free p whose size the caller still knows: any size between what was asked
+ * for (by the malloc, calloc, realloc or aligned call that returned p) and
+ * mp_usable_size(p).  A size bigger than the block, or for a large block
+ * smaller than its request, is reported and aborts. */
 MP_API void mp_free_sized(void *p, size_t size);
 
 /* n bytes aligned to `align`, which must be a power of two (any size, up to

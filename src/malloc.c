@@ -208,14 +208,14 @@ void mp_free_sized(void *p, size_t size) {
     if (p == NULL) return;
     uintptr_t a = (uintptr_t)p;
     uintptr_t fc = mp_pagemap_class(a);
-    if (MP_LIKELY(fc != 0 && size <= MP_SMALL_MAX && mp_size_class(size) == fc)) {
+    if (MP_LIKELY(fc != 0 && size <= _mp_classes[fc].size)) {
         mp_free_inline(p);           /* validates the pointer itself */
         return;
     }
     mp_span_t *large = NULL;
     unsigned c = check_pointer("free", a, &large);   /* a bad pointer first */
     if (c != 0) {
-        if (MP_UNLIKELY(size > MP_SMALL_MAX || mp_size_class(size) != c))
+        if (MP_UNLIKELY(size > _mp_classes[c].size))
             _mp_fatal("mp_free_sized with a wrong size", p);
         _mp_tcache_free_small(p, c);
         return;

@@ -75,8 +75,11 @@ static void span_recycle(mp_span_t *s) {
 
 /* ---- free lists ------------------------------------------------------------ */
 /* Pages of a free span count as dirty (maybe resident) or clean (released
- * or never touched).  Merging adds the counts; splitting gives each piece at
- * most the whole's count, an overestimate that a release corrects. */
+ * or never touched).  The count drives the return of memory and the stats:
+ * merging adds the counts, splitting shares them out as if the dirty pages
+ * came first (reuse is mostly from the front), conserving the total.  It is
+ * an estimate; `zero`, which calloc trusts, is exact: a span is zero only if
+ * every piece it was made of was fresh from the OS or released whole. */
 static mp_span_t **list_for(size_t npages) {
     return npages <= MP_PH_LISTS ? &lists[npages] : &large_list;
 }
@@ -167,6 +170,7 @@ static void heap_insert_merge(mp_span_t *s) {
             s->start = l->start;
             s->npages += l->npages;
             s->dirty += l->dirty;
+            s->zero &= l->zero;
             span_recycle(l);
         }
     }
@@ -176,6 +180,7 @@ static void heap_insert_merge(mp_span_t *s) {
         list_remove(r);
         s->npages += r->npages;
         s->dirty += r->dirty;
+        s->zero &= r->zero;
         span_recycle(r);
     }
     s->state = MP_SPAN_FREE;
@@ -205,6 +210,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     s->start = (uintptr_t)p;
     s->npages = total;
     s->dirty = 0;
+    s->zero = 1;
     heap_insert_merge(s);
     return s->in_list && span_fits(s, npages, align) ? s : heap_find(npages, align);
 }
@@ -219,26 +225,38 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed) {
         mp_unlock(&_mp_pageheap_lock);
         return NULL;
     }
-    list_remove(s);
     uintptr_t a = mp_align_up(s->start, align);
     size_t before = (a - s->start) / MP_PAGE_SIZE;
     size_t after = s->npages - before - npages;
-    if (before) {
-        mp_span_t *p = _mp_span_new();
-        if (p == NULL) goto nomem;
+    /* The structures for the pieces first, so that failing leaves s intact. */
+    mp_span_t *p = before ? _mp_span_new() : NULL;
+    mp_span_t *q = after ? _mp_span_new() : NULL;
+    if ((before && p == NULL) || (after && q == NULL)) {
+        if (p) span_recycle(p);
+        if (q) span_recycle(q);
+        mp_unlock(&_mp_pageheap_lock);
+        return NULL;
+    }
+    list_remove(s);
+    size_t d = s->dirty;
+    size_t d_before = d < before ? d : before;
+    size_t d_mid = d - d_before < npages ? d - d_before : npages;
+    if (p) {
         p->start = s->start;
         p->npages = before;
-        p->dirty = s->dirty < before ? s->dirty : before;
+        p->dirty = d_before;
+        p->zero = s->zero;
+        p->free_ms = s->free_ms;
         p->state = MP_SPAN_FREE;
         span_map_ends(p);
         list_insert(p);
     }
-    if (after) {
-        mp_span_t *q = _mp_span_new();
-        if (q == NULL) goto nomem;
+    if (q) {
         q->start = a + npages * MP_PAGE_SIZE;
         q->npages = after;
-        q->dirty = s->dirty < after ? s->dirty : after;
+        q->dirty = d - d_before - d_mid;
+        q->zero = s->zero;
+        q->free_ms = s->free_ms;
         q->state = MP_SPAN_FREE;
         span_map_ends(q);
         list_insert(q);
@@ -246,20 +264,15 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed) {
     s->start = a;
     s->npages = npages;
     s->state = MP_SPAN_LARGE;
-    *zeroed = !s->dirty;
+    *zeroed = s->zero;
     s->dirty = 0;
+    s->zero = 0;
     s->next = s->prev = NULL;
     span_map_ends(s);
     size_t used = pages_in_use();
     if (used > peak_in_use) peak_in_use = used;
     mp_unlock(&_mp_pageheap_lock);
-    return s;
-nomem:
-    /* Out of span structures (metadata mmap failed): put s back whole. */
-    heap_insert_merge(s);
-    mp_unlock(&_mp_pageheap_lock);
-    return NULL;
-}
+    return s;}
 
 /* Make s a SMALL span of class cls: map every page to it and set their
  * class byte, which is what lets the free fast path accept its objects. */
@@ -282,6 +295,7 @@ void _mp_pageheap_free(mp_span_t *s) {
     }
     mp_lock(&_mp_pageheap_lock);
     s->dirty = s->npages;
+    s->zero = 0;
     s->free = NULL;
     s->used = 0;
     heap_insert_merge(s);
@@ -320,6 +334,8 @@ static size_t release_span(mp_span_t *s) {
     size_t bytes = s->dirty * MP_PAGE_SIZE;
     list_remove(s);
     s->dirty = 0;
+    /* Zero only if the decommit covered it whole (OS pages may be bigger). */
+    s->zero = (s->start | s->npages * MP_PAGE_SIZE) % _mp_os_page == 0;
     list_insert(s);
     return bytes;
 }

@@ -60,8 +60,8 @@ static void class_add(size_t size) {
     if (lim > 2048) lim = 2048;
     if (lim < 2 * (size_t)c->batch) lim = 2 * (size_t)c->batch;
     c->tc_limit = (uint32_t)lim;
-    size_t xs = (256 * 1024) / ((size_t)c->batch * size);
-    c->xfer_slots = (uint32_t)(xs < 2 ? 2 : xs > 16 ? 16 : xs);
+    size_t xs = (64 * 1024) / ((size_t)c->batch * size);
+    c->xfer_slots = (uint32_t)(xs < 1 ? 1 : xs > 16 ? 16 : xs);
     /* x is a multiple of size below nobj*size  <=>  x*divc < tplus, for every
      * x < 2^32: with divc = ceil(2^64/size), x = m*size gives x*divc = m*e
      * (mod 2^64) where e = divc*size - 2^64 < size, while any other x gives

@@ -65,6 +65,7 @@ struct mp_span_s {
     uint8_t state;          /* mp_span_state_t */
     uint8_t cls;            /* SMALL: its class */
     uint8_t in_list;        /* on a list (free list or central partial list) */
+    uint8_t zero;           /* FREE: every page is known to read as zero */
     uint32_t used;          /* SMALL: objects out of the free list & carved */
     uint32_t nobj;          /* SMALL: objects the span holds */
     void *free;             /* SMALL: span-local free list */

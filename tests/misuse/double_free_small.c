@@ -1,0 +1,23 @@
+/* misuse/double_free_small: mp_free of a small object twice in a row.
+ * Expected: abort with this line on stderr (ADDR: the address):
+ *   mempool: double free: ADDR */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include "mempool.h"
+
+/* The address the bug is committed on is announced first, so that run.sh
+ * can check that mempool reports that very address. */
+static void announce(const void *p)
+{
+    fprintf(stderr, "misuse: address %p\n", p);
+}
+
+int main(void)
+{
+    void *volatile p = mp_malloc(32);
+    announce(p);
+    mp_free(p);
+    mp_free(p);
+    return 0; /* reached only if the bug went unnoticed */
+}

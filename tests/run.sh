@@ -1,0 +1,382 @@
+#!/bin/bash
+# run.sh <builddir> - run every test program built under <builddir>/tests.
+#
+# One result per program run:
+#   unit/X                 <builddir>/tests/unit/X (the library's layers)
+#   api/X                  the API test linked with libmempool.a
+#   api/X.plain            the same test built without mempool, on glibc
+#   api/X.plain+preload    that build under LD_PRELOAD=<builddir>/libmempool.so
+#   misuse/X               must die of SIGABRT (status 134) with the line of
+#                          tests/misuse/X.expect on stderr (ADDR stands for
+#                          the address, which must be the one the program
+#                          announced with "misuse: address 0x...")
+#   stress/<set>           tests/stress/stress.c with a few parameter sets
+#   preload/X              under LD_PRELOAD with MEMPOOL_SHOW_STATS=1: must
+#                          succeed and print a "mempool: stats:" line
+#                          (dlopen_X: run without LD_PRELOAD, given the .so)
+#   preload/programs:P     tests/preload/programs.sh <so> P for python3,
+#                          sqlite3 and git (skipped if not installed)
+#   fastpath               tests/fastpath/count.sh (needs valgrind)
+# Every run is under `timeout` (MP_TEST_TIMEOUT seconds, default 120; the
+# fast-path count gets MP_FASTPATH_TIMEOUT, default 300).
+#
+# With MP_SANITIZER=asan or tsan (the library then keeps the sanitizer's
+# malloc) the LD_PRELOAD runs, the preload programs, the misuse programs that
+# go through the malloc family (misuse/libc_*) and the fast-path count are
+# skipped, and the stress runs are shortened.
+#
+# Prints "PASS name", "FAIL name: reason" (with the tail of the output) or
+# "SKIP name: reason" per run, then "N passed, N failed[, N skipped]".
+# Exit status 0 iff nothing failed.
+set -u
+
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+    echo "usage: bash tests/run.sh <builddir>" >&2
+    exit 2
+fi
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$1" && pwd)
+so=$build/libmempool.so
+tmo=${MP_TEST_TIMEOUT:-120}
+fp_tmo=${MP_FASTPATH_TIMEOUT:-300}
+san=${MP_SANITIZER:-}
+case "$san" in
+    "" | asan | tsan) ;;
+    *) echo "run.sh: MP_SANITIZER must be asan or tsan, not '$san'" >&2; exit 2 ;;
+esac
+
+if [ -n "$san" ]; then
+    # impossible sizes must return NULL (as the tests expect), not abort
+    export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export TSAN_OPTIONS="allocator_may_return_null=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+fi
+# no core files from the misuse programs (and no "dumped core" notes)
+ulimit -c 0 2>/dev/null
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mempool-tests.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+npass=0
+nfail=0
+nskip=0
+
+# Output of the last run_prog: $work/out, $work/err; status in $rc; time in $secs.
+rc=0
+secs=0
+run_prog() {
+    local limit=$1
+    shift
+    local t0 t1
+    t0=$(date +%s.%N)
+    # (the braces keep bash's "Aborted" job notices out of the report)
+    { timeout -k 10 "$limit" "$@" >"$work/out" 2>"$work/err" </dev/null; } 2>/dev/null
+    rc=$?
+    t1=$(date +%s.%N)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# The tail of the last run's output, indented.
+show_tail() {
+    {
+        if [ -s "$work/out" ]; then
+            echo "--- stdout (last lines):"
+            tail -n 25 "$work/out"
+        fi
+        if [ -s "$work/err" ]; then
+            echo "--- stderr (last lines):"
+            tail -n 15 "$work/err"
+        fi
+    } | sed 's/^/    /'
+}
+
+# describe_status <status> <timeout>: in words, with mempool's report (a
+# "mempool: ..." line on stderr) when there is one.
+describe_status() {
+    local report=""
+    if [ "$1" -ne 0 ] && [ -s "$work/err" ]; then
+        report=$(grep -m 1 -E '^mempool: ' "$work/err" | grep -v '^mempool: stats:')
+    fi
+    describe_status_1 "$@"
+    [ -z "$report" ] || printf ' [%s]' "$report"
+    echo
+}
+
+describe_status_1() {
+    case $1 in
+        0) printf 'exit 0' ;;
+        124 | 137) printf 'timed out after %s s (deadlock or hang?)' "$2" ;;
+        134) printf 'aborted (SIGABRT)' ;;
+        139) printf 'segmentation fault (SIGSEGV)' ;;
+        13[0-9] | 14[0-9] | 15[0-9]) printf 'killed by signal %d' $(($1 - 128)) ;;
+        *) printf 'exit status %s' "$1" ;;
+    esac
+}
+
+pass() {
+    npass=$((npass + 1))
+    echo "PASS $1${2:+ ($2)}"
+}
+
+fail() {
+    nfail=$((nfail + 1))
+    echo "FAIL $1: $2"
+    show_tail
+}
+
+skip() {
+    nskip=$((nskip + 1))
+    echo "SKIP $1: $2"
+}
+
+# The harness's own summary line ("N passed, N failed[, N skipped]").
+summary_of() {
+    grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/out" | tail -n 1
+}
+
+# check_harness_run <name>: pass iff exit 0 and the harness summary says so.
+check_harness_run() {
+    local name=$1 sum
+    sum=$(summary_of)
+    if [ $rc -ne 0 ]; then
+        local failed_cases
+        failed_cases=$(grep -E '^FAIL - ' "$work/out" | sed 's/^FAIL - //; s/:.*//' | head -n 8 | tr '\n' ' ')
+        fail "$name" "$(describe_status $rc "$tmo")${sum:+; $sum}${failed_cases:+; failed: $failed_cases}"
+    elif [ -z "$sum" ]; then
+        fail "$name" "exit 0 but no 'N passed, N failed' line"
+    else
+        pass "$name" "$sum; ${secs}s"
+    fi
+}
+
+is_prog() {
+    [ -f "$1" ] && [ -x "$1" ]
+}
+
+# ---- unit tests -----------------------------------------------------------
+# Programs are found from their sources, so that one that failed to build
+# fails here instead of being silently left out.
+for src in "$tests_dir"/unit/*.c; do
+    [ -e "$src" ] || continue
+    x=$(basename "$src" .c)
+    prog=$build/tests/unit/$x
+    name=unit/$x
+    if ! is_prog "$prog"; then
+        fail "$name" "$prog was not built"
+        continue
+    fi
+    run_prog "$tmo" "$prog"
+    if [ $rc -eq 0 ]; then
+        sum=$(summary_of)
+        pass "$name" "${sum:+$sum; }${secs}s"
+    else
+        fail "$name" "$(describe_status $rc "$tmo")"
+    fi
+done
+
+# ---- API tests: static, plain glibc, plain under LD_PRELOAD ----------------
+for src in "$tests_dir"/api/*.c; do
+    [ -e "$src" ] || continue
+    x=$(basename "$src" .c)
+    prog=$build/tests/api/$x
+    base=api/$x
+    if ! is_prog "$prog"; then
+        fail "$base" "$prog was not built"
+        continue
+    fi
+
+    run_prog "$tmo" "$prog"
+    check_harness_run "$base"
+
+    if ! is_prog "$prog.plain"; then
+        fail "$base.plain" "$prog.plain was not built"
+        continue
+    fi
+    run_prog "$tmo" "$prog.plain"
+    check_harness_run "$base.plain"
+
+    if [ -n "$san" ]; then
+        skip "$base.plain+preload" "LD_PRELOAD runs are skipped under MP_SANITIZER=$san"
+    elif [ ! -e "$so" ]; then
+        fail "$base.plain+preload" "$so is missing"
+    else
+        run_prog "$tmo" env LD_PRELOAD="$so" MP_TEST_EXPECT_MEMPOOL=1 "$prog.plain"
+        check_harness_run "$base.plain+preload"
+    fi
+done
+
+# ---- misuse programs: SIGABRT and the exact report -------------------------
+for src in "$tests_dir"/misuse/*.c; do
+    [ -e "$src" ] || continue
+    x=$(basename "$src" .c)
+    prog=$build/tests/misuse/$x
+    name=misuse/$x
+    case "$x" in
+        libc_*)
+            if [ -n "$san" ]; then
+                skip "$name" "goes through the malloc family, which is the sanitizer's under MP_SANITIZER=$san"
+                continue
+            fi
+            ;;
+    esac
+    expect_file=$tests_dir/misuse/$x.expect
+    if [ ! -r "$expect_file" ]; then
+        fail "$name" "no $expect_file"
+        continue
+    fi
+    expect=$(head -n 1 "$expect_file")
+    if ! is_prog "$prog"; then
+        fail "$name" "$prog was not built"
+        continue
+    fi
+    run_prog "$tmo" "$prog"
+    if [ $rc -eq 0 ]; then
+        fail "$name" "exit 0: the bug was not detected (expected: $expect)"
+        continue
+    fi
+    if [ $rc -ne 134 ]; then
+        fail "$name" "$(describe_status $rc "$tmo"), expected SIGABRT (status 134) with: $expect"
+        continue
+    fi
+    # The expected line with ADDR as the only pattern; everything else literal.
+    regex=$(printf '%s' "$expect" | sed -e 's/[]\/$*.^[]/\\&/g' -e 's/ADDR/(0x[0-9a-f]+)/')
+    line=$(grep -E -x -- "$regex" "$work/err" | head -n 1)
+    if [ -z "$line" ]; then
+        fail "$name" "aborted, but stderr lacks the line: $expect"
+        continue
+    fi
+    got=$(printf '%s\n' "$line" | grep -o -E '0x[0-9a-f]+' | tail -n 1)
+    announced=$(sed -n 's/^misuse: address \(0x[0-9a-f]*\)$/\1/p' "$work/err" | head -n 1)
+    if [ -n "$announced" ] && [ $((got)) -ne $((announced)) ]; then
+        fail "$name" "reported address $got, but the bad pointer was $announced"
+        continue
+    fi
+    pass "$name" "${secs}s"
+done
+
+# ---- stress -------------------------------------------------------------------
+stress=$build/tests/stress/stress
+if is_prog "$stress"; then
+    # ops per thread; a tenth under the sanitizers
+    div=1
+    [ -n "$san" ] && div=10
+    while read -r sname sargs; do
+        [ -n "$sname" ] || continue
+        set -- $sargs
+        args=()
+        while [ $# -gt 0 ]; do
+            if [ "$1" = "--ops" ]; then
+                args+=(--ops $(($2 / div)))
+                shift 2
+            else
+                args+=("$1")
+                shift
+            fi
+        done
+        run_prog "$tmo" "$stress" "${args[@]}"
+        line=$(grep '^stress:' "$work/out" | tail -n 1)
+        if [ $rc -eq 0 ]; then
+            pass "stress/$sname" "$(printf '%s' "$line" | sed 's/^stress: //')"
+        else
+            fail "stress/$sname" "$(describe_status $rc "$tmo")${line:+: $line}"
+        fi
+    done <<'EOF'
+local8     --mode local --threads 8 --ops 1000000 --min 1 --max 512 --seed 1
+local4-big --mode local --threads 4 --ops 200000 --min 256 --max 40000 --slots 300 --seed 2
+handoff    --mode handoff --producers 4 --consumers 4 --ops 400000 --min 16 --max 4096 --max-mb 128 --seed 3
+handoff1x3 --mode handoff --producers 1 --consumers 3 --ops 1000000 --min 1 --max 1024 --max-mb 64 --seed 4
+mixed      --mode mixed --threads 4 --ops 150000 --seed 5
+EOF
+else
+    for sname in local8 local4-big handoff handoff1x3 mixed; do
+        fail "stress/$sname" "$stress was not built"
+    done
+fi
+
+# ---- preload programs ---------------------------------------------------------
+# Each program built from tests/preload/*.c|*.cc runs under LD_PRELOAD with
+# MEMPOOL_SHOW_STATS=1, except dlopen_* ones, which load the library
+# themselves (argv[1]) and run without LD_PRELOAD.  Then the real programs of
+# tests/preload/programs.sh (exit 77 there: not installed, skipped).
+for src in "$tests_dir"/preload/*.c "$tests_dir"/preload/*.cc; do
+    [ -e "$src" ] || continue
+    x=$(basename "$src")
+    x=${x%.c}
+    x=${x%.cc}
+    prog=$build/tests/preload/$x
+    name=preload/$x
+    if [ -n "$san" ]; then
+        skip "$name" "preload programs are skipped under MP_SANITIZER=$san"
+        continue
+    fi
+    if ! is_prog "$prog"; then
+        fail "$name" "$prog was not built"
+        continue
+    fi
+    if [ ! -e "$so" ]; then
+        fail "$name" "$so is missing"
+        continue
+    fi
+    case "$x" in
+        dlopen_*)
+            run_prog "$tmo" "$prog" "$so"
+            if [ $rc -ne 0 ]; then
+                fail "$name" "$(describe_status $rc "$tmo") (dlopen of $so)"
+            else
+                pass "$name" "${secs}s"
+            fi
+            continue
+            ;;
+    esac
+    run_prog "$tmo" env LD_PRELOAD="$so" MEMPOOL_SHOW_STATS=1 "$prog"
+    if [ $rc -ne 0 ]; then
+        fail "$name" "$(describe_status $rc "$tmo") under LD_PRELOAD"
+    elif ! grep -q '^mempool: stats:' "$work/err"; then
+        fail "$name" "no 'mempool: stats:' line on stderr: mempool did not serve the program (or MEMPOOL_SHOW_STATS is not implemented)"
+    else
+        pass "$name" "${secs}s"
+    fi
+done
+if [ -r "$tests_dir/preload/programs.sh" ]; then
+    for pname in python3 sqlite3 git; do
+        name=preload/programs:$pname
+        if [ -n "$san" ]; then
+            skip "$name" "preload programs are skipped under MP_SANITIZER=$san"
+            continue
+        fi
+        run_prog "$tmo" bash "$tests_dir/preload/programs.sh" "$so" "$pname"
+        case $rc in
+            0) pass "$name" "$(tail -n 1 "$work/out" | sed 's/^ok: //'); ${secs}s" ;;
+            77) skip "$name" "$pname is not installed" ;;
+            *) fail "$name" "$(describe_status $rc "$tmo"): $(grep -m 1 '^FAIL' "$work/out")" ;;
+        esac
+    done
+fi
+
+# ---- fast-path instruction counts -----------------------------------------------
+if [ -n "$san" ]; then
+    skip fastpath "skipped under MP_SANITIZER=$san"
+elif ! command -v valgrind >/dev/null 2>&1; then
+    skip fastpath "valgrind is not installed (the instruction counts need callgrind)"
+elif ! is_prog "$build/tests/fastpath_loop"; then
+    fail fastpath "$build/tests/fastpath_loop was not built"
+else
+    run_prog "$fp_tmo" bash "$tests_dir/fastpath/count.sh" "$build"
+    figures=$(grep -E '^  (single|batch)' "$work/out" | sed 's/^ *//; s/ *limit.*//; s/  */ /g' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
+    case $rc in
+        0) pass fastpath "$figures; ${secs}s" ;;
+        77) skip fastpath "count.sh could not run: $(tail -n 1 "$work/err")" ;;
+        *)
+            fail fastpath "$(describe_status $rc "$fp_tmo")${figures:+: $figures}"
+            ;;
+    esac
+fi
+
+if [ $((npass + nfail)) -eq 0 ]; then
+    fail "run.sh" "no test was run: are the sources under $tests_dir?"
+fi
+if [ $nskip -gt 0 ]; then
+    echo "$npass passed, $nfail failed, $nskip skipped"
+else
+    echo "$npass passed, $nfail failed"
+fi
+[ $nfail -eq 0 ]
