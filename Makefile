@@ -26,7 +26,7 @@ LIB_A  := $(BUILD)/libmempool.a
 LIB_SO := $(BUILD)/libmempool.so
 
 .PHONY: all lib test unit-tests bench run-bench sanitize sanitize_asan sanitize_tsan \
-        clean help tests-build fastpath
+        clean help tests-build fastpath bench-build
 
 all: lib
 
@@ -70,7 +70,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h
 
 # API, misuse and stress programs link the static library too; run.sh also
 # runs the API ones against the shared library with LD_PRELOAD and glibc.
-$(BUILD)/tests/api/%: tests/api/%.c $(LIB_A) tests/harness.h
+$(BUILD)/tests/api/%: tests/api/%.c $(LIB_A) tests/harness.h tests/api/api_common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) $< $(LIB_A) -o $@ $(LDLIBS)
 	$(CC) $(TESTFLAGS) -DMP_TEST_PLAIN $< -o $@.plain $(LDLIBS) -ldl

@@ -72,12 +72,32 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Peak resident set in KiB: VmHWM from /proc/self/status, which belongs to
+ * this program's address space alone (getrusage's ru_maxrss also keeps the
+ * high-water mark of the process image that exec replaced: the launcher's);
+ * ru_maxrss when /proc cannot be read. */
 static long maxrss_kb(void)
 {
-    struct rusage ru;
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
 
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
+    if (f != NULL) {
+        while (fgets(line, sizeof(line), f) != NULL) {
+            if (strncmp(line, "VmHWM:", 6) == 0) {
+                kb = strtol(line + 6, NULL, 10);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    if (kb < 0) {
+        struct rusage ru;
+
+        getrusage(RUSAGE_SELF, &ru);
+        kb = ru.ru_maxrss;
+    }
+    return kb;
 }
 
 static uint64_t next_rand(uint64_t *state)

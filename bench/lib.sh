@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh - shared by bench/run.sh and bench/compare.sh (source it).
 #
 # Finds the comparison allocators' shared objects, installs missing ones when
@@ -123,7 +124,9 @@ bench_preload_ok() {
 }
 
 # bench_install_missing <allocator...>: install the packages of those that
-# are missing when we are root and have apt-get; otherwise say how.
+# are missing (and gnuplot-nox when BENCH_WANT_GNUPLOT=1 and gnuplot is
+# missing) when we are root and have apt-get; bench_setup_allocators then
+# says how to install whatever is still missing.
 bench_install_missing() {
     local a pkgs="" missing=""
     for a in "$@"; do
@@ -133,6 +136,10 @@ bench_install_missing() {
             pkgs="$pkgs $(bench_pkg "$a")"
         fi
     done
+    if [ "${BENCH_WANT_GNUPLOT:-0}" = 1 ] && ! command -v gnuplot >/dev/null 2>&1; then
+        missing="$missing gnuplot"
+        pkgs="$pkgs gnuplot-nox"
+    fi
     [ -n "$missing" ] || return 0
     if [ "${NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         bench_log "bench: installing$pkgs (missing:$missing)"
@@ -140,9 +147,10 @@ bench_install_missing() {
         if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pkgs >&2; then
             bench_log "bench: apt-get install failed; running apt-get update and trying again"
             # shellcheck disable=SC2086
-            DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pkgs >&2 ||
+            if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
+                   DEBIAN_FRONTEND=noninteractive apt-get install -y -q $pkgs >&2; }; then
                 bench_log "bench: could not install$pkgs"
+            fi
         fi
     fi
 }

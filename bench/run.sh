@@ -81,6 +81,7 @@ for src in bench/*.c; do
 done
 
 # ---- allocators -----------------------------------------------------------
+[ "${NO_CHARTS:-0}" = 1 ] || BENCH_WANT_GNUPLOT=1
 bench_setup_allocators "$MEMPOOL_SO"
 [ "${#ALLOC_NAMES[@]}" -gt 0 ] || die "no allocator to run"
 REF=mempool
@@ -397,18 +398,18 @@ EOF
             {
                 echo "$term"
                 echo "set output \"$OUT/scaling.$fmt\""
-                echo 'set datafile separator "\t"'
+                printf '%s\n' 'set datafile separator "\t"'
                 echo 'set datafile missing "?"'
-                echo "set multiplot layout $rows,2 title \"tb throughput vs threads (Mops/s, higher is better)\\n$title_tail\" noenhanced"
+                printf '%s\n' "set multiplot layout $rows,2 title \"tb throughput vs threads (Mops/s, higher is better)\\n$title_tail\" noenhanced"
                 echo 'set logscale x 2'
-                echo 'set xlabel "threads"'
+                echo 'unset xlabel'
                 echo 'set ylabel "Mops/s"'
                 echo 'set yrange [0:*]'
                 echo 'set grid'
-                echo 'set key top left noenhanced'
+                echo 'set key below horizontal noenhanced'
                 echo "colors = \"$colors\""
                 while IFS=$'\t' read -r k rname; do
-                    echo "set title \"size range $rname\" noenhanced"
+                    echo "set title \"size range $rname (x: threads)\" noenhanced"
                     echo "plot for [i=2:$((n_alloc + 1))] \"$OUT/scaling_$k.dat\" using 1:i with linespoints lw 2 lc rgb word(colors, i - 1) title columnheader(i)"
                 done <"$OUT/scaling_ranges.txt"
                 echo 'unset multiplot'

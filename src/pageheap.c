@@ -280,8 +280,12 @@ void _mp_pageheap_set_small(mp_span_t *s, unsigned cls) {
     for (size_t k = 0; k < s->npages; k++)
         _mp_pagemap_set_span(s->start + k * MP_PAGE_SIZE, s);
     if (_mp_classes[cls].fast_free) _mp_pagemap_set_class(s->start, s->npages, cls);
+    /* Under the lock: a neighbour being freed reads our state to decide
+     * whether to merge (it sees LARGE or SMALL, never FREE, either way). */
+    mp_lock(&_mp_pageheap_lock);
     s->state = MP_SPAN_SMALL;
     s->cls = (uint8_t)cls;
+    mp_unlock(&_mp_pageheap_lock);
     __atomic_add_fetch(&st_small_spans, s->npages * MP_PAGE_SIZE, __ATOMIC_RELAXED);
 }
 

@@ -11,8 +11,10 @@
  *
  * Each RUN prints "ok - name" or "FAIL - name: <first failure>" on stdout
  * (every failed check is also reported as "#   file:line: ..." lines, at
- * most HARNESS_MAX_REPORTS per test).  harness_summary() prints
- * "N passed, N failed" and returns the exit status: 0 iff every test passed.
+ * most HARNESS_MAX_REPORTS per test); harness_skip(name, why) prints
+ * "skip - name: why" for a test that cannot run in this build.
+ * harness_summary() prints "N passed, N failed" (", N skipped" added when
+ * there are skips) and returns the exit status: 0 iff no test failed.
  *
  * With HARNESS_TIME set in the environment each test's time is printed too.
  *

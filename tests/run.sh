@@ -94,7 +94,11 @@ show_tail() {
 describe_status() {
     local report=""
     if [ "$1" -ne 0 ] && [ -s "$work/err" ]; then
-        report=$(grep -m 1 -E '^mempool: ' "$work/err" | grep -v '^mempool: stats:')
+        report=$(grep -E '^mempool: ' "$work/err" | grep -v '^mempool: stats:' | head -n 1)
+        # a sanitizer's verdict (TSAN exits 66 after a report)
+        [ -n "$report" ] ||
+            report=$(grep -E '^ *SUMMARY: [A-Za-z]+Sanitizer' "$work/err" | sed 's/^ *//' |
+                     sort | uniq -c | sed 's/^ *//' | head -n 3 | tr '\n' ';' | sed 's/;$//')
     fi
     describe_status_1 "$@"
     [ -z "$report" ] || printf ' [%s]' "$report"

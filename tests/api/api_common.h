@@ -139,13 +139,6 @@ static void api_init(void)
 #define RUN_ALL_NOSAN(name) RUN_ALL(name)
 #endif
 
-/* mempool-only tests: skipped (and said so) in the plain build. */
-#ifdef MP_TEST_PLAIN
-#define RUN_MP(name) harness_skip(#name, "mp_ functions not linked in the plain build")
-#else
-#define RUN_MP(name) RUN(name)
-#endif
-
 /* Minimum alignment the C library promises for a request of n bytes; for
  * mempool 16, or 8 for requests of 8 bytes or less. */
 __attribute__((unused))
