@@ -117,6 +117,7 @@ extern mp_lock_t _mp_pageheap_lock;
  * memory. */
 mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed);
 void _mp_pageheap_free(mp_span_t *s);
+bool _mp_pageheap_grow(mp_span_t *s, size_t npages);   /* in place, realloc */
 size_t _mp_pageheap_release(size_t keep);       /* returns bytes released */
 mp_span_t *_mp_span_new(void);                  /* page heap lock held */
 void _mp_pageheap_set_small(mp_span_t *s, unsigned cls); /* map every page */

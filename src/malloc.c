@@ -114,6 +114,15 @@ static unsigned check_pointer(const char *op, uintptr_t p, mp_span_t **large) {
     return 0;
 }
 
+/* The class of p if it is a valid object of a fast-free class, else 0
+ * (then check_pointer decides).  The same test as the free fast path, with
+ * the global class table instead of the thread cache's copy. */
+MP_INLINE unsigned fast_class(uintptr_t p) {
+    uintptr_t c = mp_pagemap_class(p);
+    const mp_class_t *k = &_mp_classes[c];
+    return c != 0 && (p & (k->span_align - 1)) * k->divc < k->tplus ? (unsigned)c : 0;
+}
+
 MP_NOINLINE void _mp_free_generic(void *ptr) {
     if (ptr == NULL) return;
     mp_span_t *large = NULL;
@@ -177,8 +186,10 @@ static size_t usable_of(unsigned c, mp_span_t *large) {
 
 size_t mp_usable_size(const void *p) {
     if (p == NULL) return 0;
+    unsigned c = fast_class((uintptr_t)p);
+    if (MP_LIKELY(c != 0)) return _mp_classes[c].size;
     mp_span_t *large = NULL;
-    unsigned c = check_pointer("free", (uintptr_t)p, &large);
+    c = check_pointer("free", (uintptr_t)p, &large);
     return usable_of(c, large);
 }
 
@@ -189,7 +200,8 @@ void *mp_realloc(void *p, size_t n) {
         return NULL;
     }
     mp_span_t *large = NULL;
-    unsigned c = check_pointer("realloc", (uintptr_t)p, &large);
+    unsigned c = fast_class((uintptr_t)p);
+    if (MP_UNLIKELY(c == 0)) c = check_pointer("realloc", (uintptr_t)p, &large);
     size_t old = usable_of(c, large);
     /* Keep the block when the new size still fits and would not waste more
      * than half of it: the common grow-a-little / shrink-a-little cases. */
@@ -197,7 +209,24 @@ void *mp_realloc(void *p, size_t n) {
         if (large) large->req = n;
         return p;
     }
-    void *q = mp_alloc_inline(n);
+    /* A large block grows in place when the pages after it are free. */
+    if (large && n > old && n <= PTRDIFF_MAX) {
+        size_t old_bytes = large->npages * MP_PAGE_SIZE;
+        if (_mp_pageheap_grow(large, (n + MP_PAGE_SIZE - 1) >> MP_PAGE_SHIFT)) {
+            _mp_pageheap_count_large(large->npages * MP_PAGE_SIZE - old_bytes, 0);
+            large->req = n;
+            return p;
+        }
+    }
+    /* Growing: take a quarter more than asked, so that a buffer grown a
+     * little at a time is copied O(log n) times, not once per class. */
+    void *q = NULL;
+    if (n > old && old + old / 4 > n) {
+        q = mp_alloc_inline(old + old / 4);
+        if (q != NULL && old + old / 4 > MP_SMALL_MAX)
+            mp_pagemap_span((uintptr_t)q)->req = n;   /* what the caller asked */
+    }
+    if (q == NULL) q = mp_alloc_inline(n);
     if (q == NULL) return NULL;
     memcpy(q, p, n < old ? n : old);
     mp_free_inline(p);

@@ -274,6 +274,36 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed) {
     mp_unlock(&_mp_pageheap_lock);
     return s;}
 
+/* Grow the LARGE span s in place to npages by taking the front of the free
+ * span right after it, if there is one big enough (realloc). */
+bool _mp_pageheap_grow(mp_span_t *s, size_t npages) {
+    size_t extra = npages - s->npages;
+    bool ok = false;
+    mp_lock(&_mp_pageheap_lock);
+    uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+    mp_span_t *r = mp_pagemap_span(end);
+    if (r && r->state == MP_SPAN_FREE && r->in_list && r->start == end && r->npages >= extra) {
+        list_remove(r);
+        if (r->npages == extra) {
+            span_recycle(r);
+        } else {
+            size_t d = r->dirty < extra ? r->dirty : extra;   /* dirty-first, as in carving */
+            r->dirty -= d;
+            r->start += extra * MP_PAGE_SIZE;
+            r->npages -= extra;
+            span_map_ends(r);
+            list_insert(r);
+        }
+        s->npages = npages;
+        span_map_ends(s);
+        size_t used = pages_in_use();
+        if (used > peak_in_use) peak_in_use = used;
+        ok = true;
+    }
+    mp_unlock(&_mp_pageheap_lock);
+    return ok;
+}
+
 /* Make s a SMALL span of class cls: map every page to it and set their
  * class byte, which is what lets the free fast path accept its objects. */
 void _mp_pageheap_set_small(mp_span_t *s, unsigned cls) {
@@ -309,16 +339,18 @@ void _mp_pageheap_free(mp_span_t *s) {
      * is not turned into page faults and madvise calls.  Released are the
      * spans that stayed free for MEMPOOL_DECAY_MS (a page freed and soon
      * reused would cost a fault and zeroing for nothing), or any when there
-     * are more than the larger of 4 x MEMPOOL_RETAIN and the peak.  A pass
+     * are more than the larger of 4 x MEMPOOL_RETAIN and twice the peak
+     * (then down to half that: resident memory stays below about three
+     * times the peak of what is in use, without a release on every free).  A pass
      * runs at most once per half decay period, and lowers the peak by a
      * quarter toward the current use. */
     size_t opt = (size_t)mp_option(MP_OPT_RETAIN) / MP_PAGE_SIZE;
     size_t retain = opt > peak_in_use / 8 ? opt : peak_in_use / 8;
-    size_t hard = 4 * opt > peak_in_use ? 4 * opt : peak_in_use;
+    size_t hard = 4 * opt > 2 * peak_in_use ? 4 * opt : 2 * peak_in_use;
     if (st_free_dirty > retain) {
         uint64_t now = s->free_ms, decay = (uint64_t)mp_option(MP_OPT_DECAY_MS);
         if (st_free_dirty > hard) {
-            heap_release_locked(retain * MP_PAGE_SIZE / 2, UINT64_MAX);
+            heap_release_locked(hard / 2 * MP_PAGE_SIZE, UINT64_MAX);
         } else if (now - last_purge_ms >= decay / 2) {
             last_purge_ms = now;
             heap_release_locked(retain * MP_PAGE_SIZE, now >= decay ? now - decay : 0);
@@ -375,7 +407,9 @@ size_t _mp_pageheap_release(size_t keep) {
 
 /* ---- statistics --------------------------------------------------------------- */
 void _mp_pageheap_count_large(size_t bytes, int sign) {
-    if (sign > 0) {
+    if (sign == 0) {                     /* grown in place */
+        __atomic_add_fetch(&st_large_in_use, bytes, __ATOMIC_RELAXED);
+    } else if (sign > 0) {
         __atomic_add_fetch(&st_large_in_use, bytes, __ATOMIC_RELAXED);
         __atomic_add_fetch(&st_large_allocs, 1, __ATOMIC_RELAXED);
     } else {

@@ -22,8 +22,9 @@
  *   - batch: 32 KiB worth of objects, between 1 and 32 - what moves between
  *     a thread cache and the central list in one lock hold.
  *   - tc_limit: what one thread may keep of a class, 4 MiB worth, between
- *     2 batches and 2048 objects, so that a thread that allocates a thousand
- *     4 KiB blocks and frees them all stays in its cache; bins only grow
+ *     2 batches and 16384 objects, so that a thread that allocates a
+ *     thousand 4 KiB blocks, or ten thousand 64 B ones (seed 004's rounds),
+ *     and frees them all stays in its cache; bins only grow
  *     when a thread misses, and the per-thread byte cap (MEMPOOL_TCACHE_MAX)
  *     bounds the sum.
  * Nothing here is locked: the tables are written once, in _mp_init_slow,
@@ -57,7 +58,7 @@ static void class_add(size_t size) {
     size_t batch = 32768 / size;
     c->batch = (uint32_t)(batch < 1 ? 1 : batch > 32 ? 32 : batch);
     size_t lim = ((size_t)4 << 20) / size;
-    if (lim > 2048) lim = 2048;
+    if (lim > 16384) lim = 16384;
     if (lim < 2 * (size_t)c->batch) lim = 2 * (size_t)c->batch;
     c->tc_limit = (uint32_t)lim;
     size_t xs = (64 * 1024) / ((size_t)c->batch * size);
