@@ -3,9 +3,11 @@
  * size class, in O(1), lock-free to read, over the whole 48-bit address
  * space.
  *
- * Two levels.  The root (2^13 entries, static) is indexed by the top 13 bits
- * of a 35-bit page number; each leaf covers 2^22 pages (32 GiB of address
- * space).  Leaves are reserved with MAP_NORESERVE and only the pages of them
+ * Two levels.  The root (2^11 entries, static) is indexed by the top 11 bits
+ * of a 35-bit page number; each leaf covers 2^24 pages (128 GiB of address
+ * space).  The root is small on purpose: its entries are relocated at load
+ * time, which makes every page of it resident (16 KiB; 2^13 entries cost
+ * 64 KiB of RSS in every process).  Leaves are reserved with MAP_NORESERVE and only the pages of them
  * that describe real heap memory are ever touched, so the map costs about
  * 1/1024 of the heap it describes (8 bytes of span pointer and 1 byte of
  * class per 8 KiB page).

@@ -49,7 +49,7 @@
 
 /* Address space covered by the page map: 48 bits of address, 35 of page. */
 #define MP_ADDR_BITS       48
-#define MP_LEAF_BITS       22
+#define MP_LEAF_BITS       24
 #define MP_ROOT_BITS       (MP_ADDR_BITS - MP_PAGE_SHIFT - MP_LEAF_BITS)
 #define MP_ROOT_LEN        ((size_t)1 << MP_ROOT_BITS)
 #define MP_LEAF_LEN        ((size_t)1 << MP_LEAF_BITS)
