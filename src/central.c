@@ -140,7 +140,7 @@ static void central_put_back(central_t *c, unsigned cls, void *o) {
     if (!s->in_list) partial_push(c, s);
     if (s->used == 0) {
         const mp_class_t *k = &_mp_classes[cls];
-        if (c->nempty == 0 && k->pages * MP_PAGE_SIZE <= 64 * 1024) {
+        if (c->nempty == 0 && k->pages == 1) {
             c->nempty++;            /* keep one spare */
         } else {
             partial_remove(c, s);

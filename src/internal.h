@@ -143,7 +143,12 @@ void _mp_central_stats(uint64_t *refills, uint64_t *flushes, size_t *small_in_us
 void _mp_central_print(int fd);
 
 /* ---- tcache.c ---------------------------------------------------------------- */
-extern __thread mp_tcache_t *_mp_tc __attribute__((tls_model("initial-exec")));
+/* initial-exec: one 8-byte variable in static TLS (see tcache.c).  The
+ * macro exists to measure the alternative: -DMP_TLS_MODEL='"global-dynamic"'. */
+#ifndef MP_TLS_MODEL
+#define MP_TLS_MODEL "initial-exec"
+#endif
+extern __thread mp_tcache_t *_mp_tc __attribute__((tls_model(MP_TLS_MODEL)));
 extern mp_tcache_t _mp_tcache_empty;
 void *_mp_tcache_alloc_slow(size_t n);
 void _mp_tcache_flush(mp_tcache_t *tc, unsigned c);

@@ -14,8 +14,9 @@
  * rest of the thread's life (other TLS destructors may still free) go
  * straight to the central lists.
  *
- * Bounds: each list may grow to max[c] objects; max starts at 0 and grows
- * by a batch on each refill, up to the class's tc_limit, while the sum
+ * Bounds: each list may grow to max[c] objects; max starts at 0, grows by a
+ * batch on each refill and shrinks by one on every third overflow (as in
+ * tcmalloc), up to the class's tc_limit, while the sum
  * of max[c]*size over the classes stays within MEMPOOL_TCACHE_MAX bytes.
  * room[c] = max[c] - length is what the fast path counts down.
  *
@@ -27,7 +28,7 @@
 #include <string.h>
 #include "internal.h"
 
-__thread mp_tcache_t *_mp_tc __attribute__((tls_model("initial-exec"))) = &_mp_tcache_empty;
+__thread mp_tcache_t *_mp_tc __attribute__((tls_model(MP_TLS_MODEL))) = &_mp_tcache_empty;
 mp_tcache_t _mp_tcache_empty = { .is_static = true };
 static mp_tcache_t tcache_dead = { .is_static = true };
 
@@ -121,6 +122,41 @@ static mp_tcache_t *tcache_get(void) {
     return tcache_create();
 }
 
+/* ---- trimming ------------------------------------------------------------------ */
+/* Bins refilled when empty and bounded only when full drift upward when a
+ * thread's frees and mallocs of a class balance out at random (each refill
+ * adds a batch that the next run of frees may not consume): a thread can end
+ * up holding megabytes it does not reuse.  Every 32nd miss, if the bins hold
+ * more than MEMPOOL_TCACHE_MAX/8 bytes, each bin gives half its objects
+ * back and its bound is halved (not below a batch).  The sum is exact:
+ * max - room is a bin's length. */
+static void tcache_scavenge(mp_tcache_t *tc) {
+    size_t held = 0;
+    for (int c = 1; c < _mp_nclasses; c++)
+        held += (size_t)(tc->max[c] - tc->room[c]) * _mp_classes[c].size;
+    if (held <= (size_t)mp_option(MP_OPT_TCACHE_MAX) / 8) return;
+    for (int c = 1; c < _mp_nclasses; c++) {
+        const mp_class_t *k = &_mp_classes[c];
+        uint32_t len = (uint32_t)(tc->max[c] - tc->room[c]);
+        if (len >= 2) {
+            uint32_t give = len / 2;
+            void *h = tc->head[c], *tail = h;
+            for (uint32_t i = 1; i < give; i++) tail = *(void **)tail;
+            tc->head[c] = *(void **)tail;
+            *(void **)tail = NULL;
+            tc->room[c] += give;
+            _mp_central_give((unsigned)c, h, give);
+        }
+        uint32_t nmax = tc->max[c] / 2 < k->batch ? k->batch : tc->max[c] / 2;
+        if (nmax < tc->max[c]) {
+            tc_budget -= (size_t)(tc->max[c] - nmax) * k->size;
+            tc->room[c] -= (int64_t)(tc->max[c] - nmax);
+            tc->max[c] = nmax;
+            if (tc->room[c] < 0) _mp_tcache_flush(tc, (unsigned)c);
+        }
+    }
+}
+
 /* ---- allocation slow path ---------------------------------------------------- */
 MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
     mp_ensure_init();
@@ -138,6 +174,7 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
         return p;
     }
     const mp_class_t *k = &_mp_classes[c];
+    if ((++tc->scavenge_tick & 31) == 0) tcache_scavenge(tc);
     /* Grow the bound: a thread that keeps missing here uses this class a
      * lot, so let it keep more, within its class and byte limits. */
     if (tc->max[c] < k->tc_limit) {
@@ -167,6 +204,17 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
 MP_NOINLINE void _mp_tcache_flush(mp_tcache_t *tc, unsigned c) {
     const mp_class_t *k = &_mp_classes[c];
     uint32_t n = k->batch;
+    /* A bin that keeps overflowing holds more than its thread reuses: after
+     * three overflows, lower its bound by a batch (the misses that raised it
+     * and these overflows settle it where the thread's use really is). */
+    if (++tc->overages[c] >= 3) {
+        tc->overages[c] = 0;
+        if (tc->max[c] >= 2 * n) {
+            tc->max[c] -= n;
+            tc->room[c] -= n;
+            tc_budget -= (size_t)n * k->size;
+        }
+    }
     void *h = tc->head[c], *tail = h;
     uint32_t taken = 1;
     for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;

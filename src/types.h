@@ -107,6 +107,8 @@ struct mp_tcache_s {
     /* ---- cold: touched only by the slow paths ---- */
     uint32_t max[MP_MAX_CLASSES];     /* current bound on the bin length */
     uint32_t misses[MP_MAX_CLASSES];
+    uint32_t overages[MP_MAX_CLASSES];  /* flushes since max last shrank */
+    uint32_t scavenge_tick;            /* misses, for the periodic trim */
     mp_tcache_t *next, *prev;         /* registry of live caches */
     uint64_t last_active_ns;          /* for idle collection */
     bool is_static;                   /* _mp_tcache_empty or the dead cache */
