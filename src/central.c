@@ -15,10 +15,17 @@
  * the page heap, except one spare per class for small spans so that a class
  * that oscillates around a span boundary does not churn the page heap.
  *
- * Locking: central[c].lock guards everything of class c.  The page heap lock
- * is taken inside it (allocating or returning a span), never the other way.
- * No thread holds two central locks except the fork handler, which takes
- * them in class order.
+ * Arenas (MEMPOOL_ARENAS=n, seed 001's model): n sets of central lists;
+ * each thread cache is assigned one round-robin when it is created and takes
+ * from and flushes to it, so n groups of threads contend on n locks instead
+ * of one.  A span belongs to the arena that carved it; an object flushed to
+ * another arena goes back to its own span under its own arena's lock.  With
+ * the default, 1, there is one set.
+ *
+ * Locking: central[a][c].lock guards everything of class c in arena a.  The
+ * page heap lock is taken inside it (allocating or returning a span), never
+ * the other way.  No thread holds two central locks at once except the fork
+ * handler, which takes them in arena then class order.
  */
 #include <string.h>
 #include "internal.h"
@@ -40,7 +47,7 @@ typedef struct {
     uint64_t takes, gives;
 } MP_ALIGNED(MP_CACHELINE) central_t;
 
-static central_t central[MP_MAX_CLASSES];
+static central_t central[MP_MAX_ARENAS][MP_MAX_CLASSES];
 
 static void partial_push(central_t *c, mp_span_t *s) {
     s->prev = NULL;
@@ -58,7 +65,7 @@ static void partial_remove(central_t *c, mp_span_t *s) {
 }
 
 /* A fresh span for class cls, from the page heap. */
-static mp_span_t *central_new_span(unsigned cls) {
+static mp_span_t *central_new_span(unsigned arena, unsigned cls) {
     const mp_class_t *k = &_mp_classes[cls];
     bool zeroed;
     mp_span_t *s = _mp_pageheap_alloc(k->pages, k->span_align, &zeroed);
@@ -68,11 +75,12 @@ static mp_span_t *central_new_span(unsigned cls) {
     s->used = 0;
     s->free = NULL;
     s->bump = s->start;
+    s->arena = (uint8_t)arena;
     return s;
 }
 
-uint32_t _mp_central_take(unsigned cls, uint32_t want, void **head) {
-    central_t *c = &central[cls];
+uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **head) {
+    central_t *c = &central[arena][cls];
     const mp_class_t *k = &_mp_classes[cls];
     mp_lock(&c->lock);
     c->takes++;
@@ -90,7 +98,7 @@ uint32_t _mp_central_take(unsigned cls, uint32_t want, void **head) {
     while (got < want) {
         mp_span_t *s = c->partial;
         if (s == NULL) {
-            s = central_new_span(cls);
+            s = central_new_span(arena, cls);
             if (s == NULL) break;
             partial_push(c, s);
             c->nempty++;
@@ -149,8 +157,26 @@ static void central_put_back(central_t *c, unsigned cls, void *o) {
     }
 }
 
-void _mp_central_give(unsigned cls, void *head, uint32_t n) {
-    central_t *c = &central[cls];
+/* Put a list of objects back on their spans.  *held is the arena whose
+ * lock of class cls the caller holds; an object of another arena's span
+ * moves the lock there (one central lock at a time, as always). */
+static void central_put_back_list(unsigned *held, unsigned cls, void *head) {
+    while (head) {
+        void *nx = *(void **)head;
+        mp_span_t *s = mp_pagemap_span((uintptr_t)head);
+        unsigned a = s != NULL && s->state == MP_SPAN_SMALL ? s->arena : *held;
+        if (MP_UNLIKELY(a != *held)) {
+            mp_unlock(&central[*held][cls].lock);
+            mp_lock(&central[a][cls].lock);
+            *held = a;
+        }
+        central_put_back(&central[a][cls], cls, head);
+        head = nx;
+    }
+}
+
+void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n) {
+    central_t *c = &central[arena][cls];
     const mp_class_t *k = &_mp_classes[cls];
     mp_lock(&c->lock);
     c->gives++;
@@ -162,63 +188,68 @@ void _mp_central_give(unsigned cls, void *head, uint32_t n) {
         mp_unlock(&c->lock);
         return;
     }
-    while (head) {
-        void *nx = *(void **)head;
-        central_put_back(c, cls, head);
-        head = nx;
-    }
-    mp_unlock(&c->lock);
+    unsigned held = arena;
+    central_put_back_list(&held, cls, head);
+    mp_unlock(&central[held][cls].lock);
 }
 
 /* Return every transfer-slot object to its span, and the spare empty spans
  * to the page heap (mp_trim). */
 void _mp_central_drain_slots(void) {
-    for (int cls = 1; cls < _mp_nclasses; cls++) {
-        central_t *c = &central[cls];
-        mp_lock(&c->lock);
-        while (c->nslots > 0) {
-            void *head = c->slot[--c->nslots].head;
-            while (head) {
-                void *nx = *(void **)head;
-                central_put_back(c, (unsigned)cls, head);
-                head = nx;
+    for (unsigned a = 0; a < MP_MAX_ARENAS; a++) {
+        for (int cls = 1; cls < _mp_nclasses; cls++) {
+            unsigned held = a;
+            mp_lock(&central[a][cls].lock);
+            while (central[a][cls].nslots > 0) {
+                central_t *c = &central[a][cls];
+                void *head = c->slot[--c->nslots].head;
+                central_put_back_list(&held, (unsigned)cls, head);
+                if (held != a) {
+                    mp_unlock(&central[held][cls].lock);
+                    mp_lock(&central[a][cls].lock);
+                    held = a;
+                }
             }
-        }
-        /* The spare empty spans too: trimming means giving everything back. */
-        for (mp_span_t *s = c->partial, *nx; s; s = nx) {
-            nx = s->next;
-            if (s->used == 0) {
-                partial_remove(c, s);
-                c->nempty--;
-                _mp_pageheap_free(s);
+            /* The spare empty spans too: trimming means giving all back. */
+            central_t *c = &central[a][cls];
+            for (mp_span_t *s = c->partial, *nx; s; s = nx) {
+                nx = s->next;
+                if (s->used == 0) {
+                    partial_remove(c, s);
+                    c->nempty--;
+                    _mp_pageheap_free(s);
+                }
             }
+            mp_unlock(&c->lock);
         }
-        mp_unlock(&c->lock);
     }
 }
 
 void _mp_central_lock_all(void) {
-    for (int i = 1; i < MP_MAX_CLASSES; i++) mp_lock(&central[i].lock);
+    for (int a = 0; a < MP_MAX_ARENAS; a++)
+        for (int i = 1; i < MP_MAX_CLASSES; i++) mp_lock(&central[a][i].lock);
 }
 
 void _mp_central_unlock_all(bool child) {
-    for (int i = MP_MAX_CLASSES - 1; i >= 1; i--) {
-        if (child) mp_lock_reset(&central[i].lock);
-        else mp_unlock(&central[i].lock);
-    }
+    for (int a = MP_MAX_ARENAS - 1; a >= 0; a--)
+        for (int i = MP_MAX_CLASSES - 1; i >= 1; i--) {
+            if (child) mp_lock_reset(&central[a][i].lock);
+            else mp_unlock(&central[a][i].lock);
+        }
 }
 
 void _mp_central_stats(uint64_t *takes, uint64_t *gives, size_t *small_in_use) {
     uint64_t t = 0, g = 0;
     size_t bytes = 0;
-    for (int i = 1; i < _mp_nclasses; i++) {
-        central_t *c = &central[i];
-        mp_lock(&c->lock);
-        t += c->takes;
-        g += c->gives;
-        bytes += c->out * _mp_classes[i].size;
-        mp_unlock(&c->lock);
-    }
+    for (int a = 0; a < MP_MAX_ARENAS; a++)
+        for (int i = 1; i < _mp_nclasses; i++) {
+            central_t *c = &central[a][i];
+            mp_lock(&c->lock);
+            t += c->takes;
+            g += c->gives;
+            bytes += c->out * _mp_classes[i].size;   /* per arena may wrap; the sum is right */
+            mp_unlock(&c->lock);
+        }
     *takes = t;
     *gives = g;
     *small_in_use = bytes;
@@ -232,15 +263,19 @@ static void put_num(int fd, uint64_t v, int width) {
     _mp_write(fd, b, n);
 }
 
-/* One line per class in use: objects out, spans, bytes. */
+/* One line per class in use (all arenas together): objects out, spans, bytes. */
 void _mp_central_print(int fd) {
     put(fd, "class     size     objects-out  partial-spans  xfer-batches     bytes-out\n");
     for (int i = 1; i < _mp_nclasses; i++) {
-        central_t *c = &central[i];
-        mp_lock(&c->lock);
-        size_t out = c->out, nsp = 0, ns = c->nslots;
-        for (mp_span_t *s = c->partial; s; s = s->next) nsp++;
-        mp_unlock(&c->lock);
+        size_t out = 0, nsp = 0, ns = 0;
+        for (int a = 0; a < MP_MAX_ARENAS; a++) {
+            central_t *c = &central[a][i];
+            mp_lock(&c->lock);
+            out += c->out;
+            ns += c->nslots;
+            for (mp_span_t *s = c->partial; s; s = s->next) nsp++;
+            mp_unlock(&c->lock);
+        }
         if (out == 0 && nsp == 0 && ns == 0) continue;
         put_num(fd, (uint64_t)i, 5);
         put_num(fd, _mp_classes[i].size, 9);

@@ -38,6 +38,8 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
         "free pages kept before returning them to the OS: syscalls against RSS" },
     [MP_OPT_DECAY_MS] = { "DECAY_MS", 500, 0, 3600L * 1000,
         "how long a free page stays before it may be returned (unless far over RETAIN)" },
+    [MP_OPT_ARENAS] = { "ARENAS", 1, 1, MP_MAX_ARENAS,
+        "sets of central lists, threads assigned round-robin: lock contention against memory" },
     [MP_OPT_CHUNK] = { "CHUNK", 4L << 20, 256L << 10, 1L << 30,
         "address space asked of the OS at a time (only touched pages cost RSS)" },
 };

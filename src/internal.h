@@ -5,7 +5,7 @@
  * only include/mempool.h and the malloc family are exported.
  *
  * Lock order (a thread holding one may only take those below it):
- *   _mp_init_lock  ->  tcache registry lock  ->  central[c].lock (one at a
+ *   _mp_init_lock  ->  tcache registry lock  ->  central[a][c].lock (one at a
  *   time, any class)  ->  _mp_pageheap_lock  ->  meta lock
  * The fork handlers take them all in this order and release them in reverse.
  */
@@ -133,9 +133,9 @@ void _mp_pageheap_count_large(size_t bytes, int sign);
 /* ---- central.c ------------------------------------------------------------ */
 /* Take up to `want` objects of class cls as a NULL-terminated list; returns
  * how many (0 only when out of memory). */
-uint32_t _mp_central_take(unsigned cls, uint32_t want, void **head);
+uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **head);
 /* Give back a list of n objects of class cls. */
-void _mp_central_give(unsigned cls, void *head, uint32_t n);
+void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n);
 void _mp_central_drain_slots(void);
 void _mp_central_lock_all(void);
 void _mp_central_unlock_all(bool child);
@@ -162,7 +162,7 @@ void _mp_tcache_setup_thread_key(void);
 /* ---- init.c: options, start-up, statistics ---------------------------- */
 typedef enum {
     MP_OPT_VERBOSE, MP_OPT_SHOW_STATS, MP_OPT_CHECK, MP_OPT_TCACHE_MAX,
-    MP_OPT_RETAIN, MP_OPT_DECAY_MS, MP_OPT_CHUNK, MP_OPT_COUNT
+    MP_OPT_RETAIN, MP_OPT_DECAY_MS, MP_OPT_CHUNK, MP_OPT_ARENAS, MP_OPT_COUNT
 } mp_option_t;
 extern long _mp_options[MP_OPT_COUNT];
 MP_INLINE long mp_option(mp_option_t o) { return _mp_options[o]; }

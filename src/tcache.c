@@ -14,9 +14,9 @@
  * rest of the thread's life (other TLS destructors may still free) go
  * straight to the central lists.
  *
- * Bounds: each list may grow to max[c] objects; max starts at 0, grows by a
- * batch on each refill and shrinks by one on every third overflow (as in
- * tcmalloc), up to the class's tc_limit, while the sum
+ * Bounds: each list may grow to max[c] objects; max starts at 0 and grows
+ * by a batch on each refill (halved by the periodic trim below), up to the
+ * class's tc_limit, while the sum
  * of max[c]*size over the classes stays within MEMPOOL_TCACHE_MAX bytes.
  * room[c] = max[c] - length is what the fast path counts down.
  *
@@ -57,6 +57,9 @@ static mp_tcache_t *tcache_create(void) {
     memset(tc, 0, sizeof *tc);
     tc_budget = 0;
     memcpy(tc->cls8, _mp_cls8, sizeof tc->cls8);
+    static _Atomic uint32_t next_arena;
+    tc->arena = atomic_fetch_add_explicit(&next_arena, 1, memory_order_relaxed) %
+                (uint32_t)mp_option(MP_OPT_ARENAS);
     for (int c = 1; c < _mp_nclasses; c++) {
         const mp_class_t *k = &_mp_classes[c];
         tc->mask[c] = k->span_align - 1;
@@ -85,7 +88,7 @@ static void bin_drain(mp_tcache_t *tc, unsigned c) {
     uint32_t n = (uint32_t)((int64_t)tc->max[c] - tc->room[c]);
     tc->head[c] = NULL;
     tc->room[c] = (int64_t)tc->max[c];
-    _mp_central_give(c, h, n);
+    _mp_central_give(tc->arena, c, h, n);
 }
 
 static void tcache_release(mp_tcache_t *tc) {
@@ -145,7 +148,7 @@ static void tcache_scavenge(mp_tcache_t *tc) {
             tc->head[c] = *(void **)tail;
             *(void **)tail = NULL;
             tc->room[c] += give;
-            _mp_central_give((unsigned)c, h, give);
+            _mp_central_give(tc->arena, (unsigned)c, h, give);
         }
         uint32_t nmax = tc->max[c] / 2 < k->batch ? k->batch : tc->max[c] / 2;
         if (nmax < tc->max[c]) {
@@ -165,7 +168,7 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
     mp_tcache_t *tc = tcache_get();
     if (tc == NULL || mp_option(MP_OPT_CHECK)) {
         void *one;
-        return _mp_central_take(c, 1, &one) ? one : NULL;
+        return _mp_central_take(0, c, 1, &one) ? one : NULL;
     }
     void *p = tc->head[c];
     if (p) {          /* filled by a thread-cache creation race: just pop */
@@ -191,7 +194,7 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
     uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];
     if (want == 0) want = 1;      /* over budget: serve, cache nothing */
     void *head;
-    uint32_t got = _mp_central_take(c, want, &head);
+    uint32_t got = _mp_central_take(tc->arena, c, want, &head);
     if (got == 0) return NULL;
     p = head;
     tc->head[c] = *(void **)p;
@@ -204,24 +207,13 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
 MP_NOINLINE void _mp_tcache_flush(mp_tcache_t *tc, unsigned c) {
     const mp_class_t *k = &_mp_classes[c];
     uint32_t n = k->batch;
-    /* A bin that keeps overflowing holds more than its thread reuses: after
-     * three overflows, lower its bound by a batch (the misses that raised it
-     * and these overflows settle it where the thread's use really is). */
-    if (++tc->overages[c] >= 3) {
-        tc->overages[c] = 0;
-        if (tc->max[c] >= 2 * n) {
-            tc->max[c] -= n;
-            tc->room[c] -= n;
-            tc_budget -= (size_t)n * k->size;
-        }
-    }
     void *h = tc->head[c], *tail = h;
     uint32_t taken = 1;
     for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
     tc->head[c] = *(void **)tail;
     *(void **)tail = NULL;
     tc->room[c] += (int64_t)taken;
-    _mp_central_give(c, h, taken);
+    _mp_central_give(tc->arena, c, h, taken);
 }
 
 /* A free of a small object whose fast check failed because this thread has
@@ -231,7 +223,7 @@ void _mp_tcache_free_small(void *p, unsigned c) {
     mp_tcache_t *tc = tcache_get();
     if (tc == NULL || mp_option(MP_OPT_CHECK)) {
         *(void **)p = NULL;
-        _mp_central_give(c, p, 1);
+        _mp_central_give(0, c, p, 1);
         return;
     }
     if (MP_UNLIKELY(tc->head[c] == p)) _mp_fatal("double free", p);

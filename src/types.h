@@ -45,6 +45,7 @@
 #define MP_LOOKUP_MAX      4096                    /* sizes served by cls8[] */
 #define MP_MAX_CLASSES     112                     /* room in the arrays */
 #define MP_MAX_ALIGN_SMALL ((size_t)256 * 1024)
+#define MP_MAX_ARENAS      16                      /* MEMPOOL_ARENAS at most */
 #define MP_FASTFREE_MAX    ((size_t)32 * 1024)     /* see the invariants */
 
 /* Address space covered by the page map: 48 bits of address, 35 of page. */
@@ -66,6 +67,7 @@ struct mp_span_s {
     uint8_t cls;            /* SMALL: its class */
     uint8_t in_list;        /* on a list (free list or central partial list) */
     uint8_t zero;           /* FREE: every page is known to read as zero */
+    uint8_t arena;          /* SMALL: the central arena that carved it */
     uint32_t used;          /* SMALL: objects out of the free list & carved */
     uint32_t nobj;          /* SMALL: objects the span holds */
     void *free;             /* SMALL: span-local free list */
@@ -107,8 +109,8 @@ struct mp_tcache_s {
     /* ---- cold: touched only by the slow paths ---- */
     uint32_t max[MP_MAX_CLASSES];     /* current bound on the bin length */
     uint32_t misses[MP_MAX_CLASSES];
-    uint32_t overages[MP_MAX_CLASSES];  /* flushes since max last shrank */
     uint32_t scavenge_tick;            /* misses, for the periodic trim */
+    uint32_t arena;                   /* its central arena (MEMPOOL_ARENAS) */
     mp_tcache_t *next, *prev;         /* registry of live caches */
     uint64_t last_active_ns;          /* for idle collection */
     bool is_static;                   /* _mp_tcache_empty or the dead cache */

@@ -16,7 +16,7 @@ TEST(take_gives_distinct_objects_of_the_class) {
         const mp_class_t *k = &_mp_classes[c];
         void *head;
         uint32_t want = k->batch;
-        uint32_t got = _mp_central_take(c, want, &head);
+        uint32_t got = _mp_central_take(0, c, want, &head);
         CHECK_EQ(got, want);
         CHECK_EQ(list_len(head), got);
         for (void *o = head; o; o = *(void **)o) {
@@ -27,7 +27,7 @@ TEST(take_gives_distinct_objects_of_the_class) {
             CHECK_EQ(((uintptr_t)o - s->start) % k->size, 0);
             for (void *q = *(void **)o; q; q = *(void **)q) CHECK(q != o);
         }
-        _mp_central_give(c, head, got);
+        _mp_central_give(0, c, head, got);
     }
 }
 
@@ -41,7 +41,7 @@ TEST(spans_return_to_page_heap) {
     size_t got = 0;
     while (got < N) {
         void *h;
-        uint32_t n = _mp_central_take(c, 1, &h);
+        uint32_t n = _mp_central_take(0, c, 1, &h);
         REQUIRE(n == 1);
         objs[got++] = h;
     }
@@ -50,7 +50,7 @@ TEST(spans_return_to_page_heap) {
     CHECK_GE(before.small_spans_bytes, (size_t)N / k->nobj * k->pages * MP_PAGE_SIZE);
     for (size_t i = 0; i < N; i++) {
         *(void **)objs[i] = NULL;
-        _mp_central_give(c, objs[i], 1);
+        _mp_central_give(0, c, objs[i], 1);
     }
     mp_pageheap_stats_t after;
     _mp_pageheap_stats(&after);
@@ -64,14 +64,14 @@ TEST(transfer_slots) {
     unsigned c = mp_size_class(64);
     const mp_class_t *k = &_mp_classes[c];
     void *h;
-    uint32_t n = _mp_central_take(c, k->batch, &h);
+    uint32_t n = _mp_central_take(0, c, k->batch, &h);
     REQUIRE(n == k->batch);
-    _mp_central_give(c, h, n);
+    _mp_central_give(0, c, h, n);
     void *h2;
-    uint32_t n2 = _mp_central_take(c, k->batch, &h2);
+    uint32_t n2 = _mp_central_take(0, c, k->batch, &h2);
     CHECK_EQ(n2, n);
     CHECK(h2 == h);            /* the same list came back */
-    _mp_central_give(c, h2, n2);
+    _mp_central_give(0, c, h2, n2);
 }
 
 int main(void) {
