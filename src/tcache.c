@@ -181,7 +181,9 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
     /* Grow the bound: a thread that keeps missing here uses this class a
      * lot, so let it keep more, within its class and byte limits. */
     if (tc->max[c] < k->tc_limit) {
-        uint32_t grow = k->batch;
+        /* Slow start (1, 2, 4, ... up to a batch): a class used once costs
+         * one object, not a batch of touched memory. */
+        uint32_t grow = tc->max[c] >= k->batch ? k->batch : tc->max[c] ? tc->max[c] : 1;
         if (tc->max[c] + grow > k->tc_limit) grow = k->tc_limit - tc->max[c];
         size_t add = (size_t)grow * k->size;
         if (tc_budget + add <= (size_t)mp_option(MP_OPT_TCACHE_MAX)) {
