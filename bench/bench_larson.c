@@ -16,14 +16,12 @@
  * Reports the wall time and the aggregate steps (a free plus a malloc) per
  * second over all lineages.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
+#define BENCH_NAME "bench_larson"
+#define BENCH_USAGE \
+    "usage: bench_larson [threads=4] [generations=300] [ops=5000] [slots=1000] [min=8] [max=1024]\n" \
+    "  `threads` lineages of `generations` short-lived workers, each doing `ops`\n" \
+    "  free+malloc steps on an array of `slots` blocks inherited from its predecessor\n"
+#include "bench_common.h"
 
 struct block {
     unsigned char *p;
@@ -46,95 +44,12 @@ static pthread_mutex_t g_done_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_done_cond = PTHREAD_COND_INITIALIZER;
 static unsigned long g_done;
 
-static const char *const usage_text =
-    "usage: bench_larson [threads=4] [generations=300] [ops=5000] [slots=1000] [min=8] [max=1024]\n"
-    "  `threads` lineages of `generations` short-lived workers, each doing `ops`\n"
-    "  free+malloc steps on an array of `slots` blocks inherited from its predecessor\n";
-
-__attribute__((noreturn)) static void usage(int code)
-{
-    fputs(usage_text, code == 0 ? stdout : stderr);
-    exit(code);
-}
-
-static unsigned long arg_ul(int argc, char **argv, int i, unsigned long def,
-                            unsigned long lo, unsigned long hi)
-{
-    unsigned long v;
-    char *end;
-
-    if (i >= argc)
-        return def;
-    if (argv[i][0] == '-' || argv[i][0] == '\0')
-        usage(strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ? 0 : 2);
-    errno = 0;
-    v = strtoul(argv[i], &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_larson: bad argument %d: '%s' (want %lu..%lu)\n", i, argv[i], lo, hi);
-        usage(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Peak resident set in KiB: VmHWM from /proc/self/status, which belongs to
- * this program's address space alone (getrusage's ru_maxrss also keeps the
- * high-water mark of the process image that exec replaced: the launcher's);
- * ru_maxrss when /proc cannot be read. */
-static long maxrss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (f != NULL) {
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (strncmp(line, "VmHWM:", 6) == 0) {
-                kb = strtol(line + 6, NULL, 10);
-                break;
-            }
-        }
-        fclose(f);
-    }
-    if (kb < 0) {
-        struct rusage ru;
-
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return kb;
-}
-
-static inline uint64_t next_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t below(uint64_t r, uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)r * n) >> 64);
-}
-
 static void fill(struct block *b, uint64_t *rng)
 {
-    uint64_t r = next_rand(rng);
-    size_t size = g_min + (size_t)below(r, (uint64_t)(g_max - g_min) + 1);
+    uint64_t r = bench_rand(rng);
+    size_t size = g_min + (size_t)bench_below(r, (uint64_t)(g_max - g_min) + 1);
 
-    b->p = malloc(size);
-    if (b->p == NULL) {
-        fprintf(stderr, "bench_larson: malloc(%zu) failed\n", size);
-        abort();
-    }
+    b->p = bench_malloc(size);
     b->size = (uint32_t)size;
     b->tag = (unsigned char)(r >> 56);
     memset(b->p, b->tag, size < 32 ? size : 32);
@@ -164,7 +79,7 @@ static void *worker(void *arg)
     l->has_last = 1;
 
     for (i = 0; i < g_ops; i++) {
-        struct block *b = &l->slots[below(next_rand(&l->rng), g_slots)];
+        struct block *b = &l->slots[bench_below(bench_rand(&l->rng), g_slots)];
         release(b);
         fill(b, &l->rng);
     }
@@ -188,18 +103,18 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    unsigned long threads = arg_ul(argc, argv, 1, 4, 1, 1024);
+    unsigned long threads = bench_arg_ul(argc, argv, 1, 4, 1, 1024);
     struct lineage *ls;
     unsigned long t, i;
     double t0, secs, steps;
 
-    g_generations = arg_ul(argc, argv, 2, 300, 1, 1000000);
-    g_ops = arg_ul(argc, argv, 3, 5000, 1, (unsigned long)1 << 40);
-    g_slots = arg_ul(argc, argv, 4, 1000, 1, 10000000);
-    g_min = arg_ul(argc, argv, 5, 8, 1, (unsigned long)1 << 30);
-    g_max = arg_ul(argc, argv, 6, 1024, 1, (unsigned long)1 << 30);
+    g_generations = bench_arg_ul(argc, argv, 2, 300, 1, 1000000);
+    g_ops = bench_arg_ul(argc, argv, 3, 5000, 1, (unsigned long)1 << 40);
+    g_slots = bench_arg_ul(argc, argv, 4, 1000, 1, 10000000);
+    g_min = bench_arg_ul(argc, argv, 5, 8, 1, (unsigned long)1 << 30);
+    g_max = bench_arg_ul(argc, argv, 6, 1024, 1, (unsigned long)1 << 30);
     if (argc > 7 || g_min > g_max)
-        usage(2);
+        bench_usage(2);
 
     ls = calloc(threads, sizeof(*ls));
     if (ls == NULL)
@@ -214,29 +129,23 @@ int main(int argc, char **argv)
             fill(&ls[t].slots[i], &ls[t].rng);
     }
 
-    t0 = now_s();
+    t0 = bench_now_s();
     for (t = 0; t < threads; t++) {
         pthread_t tid;
-        if (pthread_create(&tid, NULL, worker, &ls[t]) != 0) {
-            fprintf(stderr, "bench_larson: pthread_create failed\n");
-            return 1;
-        }
+        bench_thread_start(&tid, worker, &ls[t]);
     }
     pthread_mutex_lock(&g_done_lock);
     while (g_done < threads)
         pthread_cond_wait(&g_done_cond, &g_done_lock);
     pthread_mutex_unlock(&g_done_lock);
-    secs = now_s() - t0;
-    if (secs <= 0)
-        secs = 1e-9;
+    secs = bench_elapsed_s(t0);
     for (t = 0; t < threads; t++)
         pthread_join(ls[t].last, NULL);
 
     steps = (double)threads * (double)g_generations * (double)g_ops;
-    printf("bench_larson threads=%lu generations=%lu ops=%lu slots=%lu min=%zu max=%zu "
-           "time_s=%.4f mops=%.3f maxrss_kb=%ld\n",
-           threads, g_generations, g_ops, g_slots, g_min, g_max, secs, steps / secs / 1e6,
-           maxrss_kb());
+    bench_result(bench_maxrss_kb(), "threads=%lu generations=%lu ops=%lu slots=%lu min=%zu max=%zu "
+                 "time_s=%.4f mops=%.3f",
+                 threads, g_generations, g_ops, g_slots, g_min, g_max, secs, steps / secs / 1e6);
 
     for (t = 0; t < threads; t++) {
         for (i = 0; i < g_slots; i++)

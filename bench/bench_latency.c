@@ -16,15 +16,13 @@
  * threads.  Reports p50/p99/p99.9/max of malloc and of free in ns, and the
  * cost of one clock_gettime pair (clock_ns), which every sample includes.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <time.h>
+
+#define BENCH_NAME "bench_latency"
+#define BENCH_USAGE \
+    "usage: bench_latency [iters=2000000] [min=8] [max=1024] [live=4096] [threads=1]\n" \
+    "  p50/p99/p99.9/max ns of single malloc and free calls (clock_gettime around each)\n"
+#include "bench_common.h"
 
 #define HIST_NS 65536           /* exact buckets: 0 .. 65535 ns */
 #define MAX_OVER 65536          /* slower samples kept one by one */
@@ -48,85 +46,6 @@ struct worker {
 static unsigned long g_iters, g_live;
 static size_t g_min, g_max;
 static pthread_barrier_t g_barrier;
-
-static const char *const usage_text =
-    "usage: bench_latency [iters=2000000] [min=8] [max=1024] [live=4096] [threads=1]\n"
-    "  p50/p99/p99.9/max ns of single malloc and free calls (clock_gettime around each)\n";
-
-__attribute__((noreturn)) static void usage(int code)
-{
-    fputs(usage_text, code == 0 ? stdout : stderr);
-    exit(code);
-}
-
-static unsigned long arg_ul(int argc, char **argv, int i, unsigned long def,
-                            unsigned long lo, unsigned long hi)
-{
-    unsigned long v;
-    char *end;
-
-    if (i >= argc)
-        return def;
-    if (argv[i][0] == '-' || argv[i][0] == '\0')
-        usage(strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ? 0 : 2);
-    errno = 0;
-    v = strtoul(argv[i], &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_latency: bad argument %d: '%s' (want %lu..%lu)\n",
-                i, argv[i], lo, hi);
-        usage(2);
-    }
-    return v;
-}
-
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Peak resident set in KiB: VmHWM from /proc/self/status, which belongs to
- * this program's address space alone (getrusage's ru_maxrss also keeps the
- * high-water mark of the process image that exec replaced: the launcher's);
- * ru_maxrss when /proc cannot be read. */
-static long maxrss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (f != NULL) {
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (strncmp(line, "VmHWM:", 6) == 0) {
-                kb = strtol(line + 6, NULL, 10);
-                break;
-            }
-        }
-        fclose(f);
-    }
-    if (kb < 0) {
-        struct rusage ru;
-
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return kb;
-}
-
-static inline uint64_t next_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t below(uint64_t r, uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)r * n) >> 64);
-}
 
 static struct hist *hist_new(void)
 {
@@ -207,7 +126,7 @@ static void *run(void *arg)
         abort();
     }
     for (i = 0; i < g_live; i++) {
-        size_t size = g_min + (size_t)below(next_rand(&w->rng), span);
+        size_t size = g_min + (size_t)bench_below(bench_rand(&w->rng), span);
         live[i] = malloc(size);
         if (live[i] == NULL)
             abort();
@@ -215,30 +134,28 @@ static void *run(void *arg)
     }
 
     pthread_barrier_wait(&g_barrier);
-    w->start = (double)now_ns() * 1e-9;
+    w->start = (double)bench_now_ns() * 1e-9;
     for (i = 0; i < g_iters; i++) {
-        uint64_t r = next_rand(&w->rng);
-        size_t size = g_min + (size_t)below(r, span);
-        uint64_t slot = below(next_rand(&w->rng), g_live);
+        uint64_t r = bench_rand(&w->rng);
+        size_t size = g_min + (size_t)bench_below(r, span);
+        uint64_t slot = bench_below(bench_rand(&w->rng), g_live);
         uint64_t t0, t1, t2, t3;
         unsigned char *p;
 
-        t0 = now_ns();
+        t0 = bench_now_ns();
         p = malloc(size);
-        t1 = now_ns();
-        if (p == NULL) {
-            fprintf(stderr, "bench_latency: malloc(%zu) failed\n", size);
-            abort();
-        }
+        t1 = bench_now_ns();
+        if (p == NULL)
+            bench_fail("malloc", size);
         memset(p, (int)(i & 0xff), size < 16 ? size : 16);
-        t2 = now_ns();
+        t2 = bench_now_ns();
         free(live[slot]);
-        t3 = now_ns();
+        t3 = bench_now_ns();
         live[slot] = p;
         record(w->hm, t1 - t0);
         record(w->hf, t3 - t2);
     }
-    w->end = (double)now_ns() * 1e-9;
+    w->end = (double)bench_now_ns() * 1e-9;
 
     for (i = 0; i < g_live; i++)
         free(live[i]);
@@ -253,8 +170,8 @@ static uint64_t clock_cost(void)
     int i;
 
     for (i = 0; i < 4001; i++) {
-        uint64_t a = now_ns();
-        uint64_t b = now_ns();
+        uint64_t a = bench_now_ns();
+        uint64_t b = bench_now_ns();
         d[i] = b - a;
     }
     qsort(d, 4001, sizeof(d[0]), cmp_u64);
@@ -266,41 +183,31 @@ int main(int argc, char **argv)
     unsigned long threads, t;
     struct worker *w;
     struct hist *hm, *hf;
-    double t0, t1;
+    double secs;
     uint64_t kept;
+    long peak;
 
-    g_iters = arg_ul(argc, argv, 1, 2000000, 1, (unsigned long)1 << 40);
-    g_min = arg_ul(argc, argv, 2, 8, 1, (unsigned long)1 << 30);
-    g_max = arg_ul(argc, argv, 3, 1024, 1, (unsigned long)1 << 30);
-    g_live = arg_ul(argc, argv, 4, 4096, 1, 100000000);
-    threads = arg_ul(argc, argv, 5, 1, 1, 1024);
+    g_iters = bench_arg_ul(argc, argv, 1, 2000000, 1, (unsigned long)1 << 40);
+    g_min = bench_arg_ul(argc, argv, 2, 8, 1, (unsigned long)1 << 30);
+    g_max = bench_arg_ul(argc, argv, 3, 1024, 1, (unsigned long)1 << 30);
+    g_live = bench_arg_ul(argc, argv, 4, 4096, 1, 100000000);
+    threads = bench_arg_ul(argc, argv, 5, 1, 1, 1024);
     if (argc > 6 || g_min > g_max)
-        usage(2);
+        bench_usage(2);
 
-    w = calloc(threads, sizeof(*w));
-    if (w == NULL || pthread_barrier_init(&g_barrier, NULL, (unsigned)threads) != 0)
-        return 1;
+    w = bench_workers_new(threads, sizeof(*w), &g_barrier);
     for (t = 0; t < threads; t++) {
         w[t].rng = 0x7A11ull + t * 1000003;
         w[t].hm = hist_new();
         w[t].hf = hist_new();
-        if (pthread_create(&w[t].tid, NULL, run, &w[t]) != 0) {
-            fprintf(stderr, "bench_latency: pthread_create failed\n");
-            return 1;
-        }
+        bench_thread_start(&w[t].tid, run, &w[t]);
     }
-    for (t = 0; t < threads; t++)
-        pthread_join(w[t].tid, NULL);
+    BENCH_JOIN(w, threads);
+    secs = BENCH_WALL_S(w, threads);
 
-    t0 = w[0].start;
-    t1 = w[0].end;
     hm = w[0].hm;
     hf = w[0].hf;
     for (t = 1; t < threads; t++) {
-        if (w[t].start < t0)
-            t0 = w[t].start;
-        if (w[t].end > t1)
-            t1 = w[t].end;
         merge(hm, w[t].hm);
         merge(hf, w[t].hf);
     }
@@ -309,16 +216,19 @@ int main(int argc, char **argv)
     kept = hf->n_over < MAX_OVER ? hf->n_over : MAX_OVER;
     qsort(hf->over, kept, sizeof(hf->over[0]), cmp_u64);
 
-    printf("bench_latency iters=%lu min=%zu max=%zu live=%lu threads=%lu time_s=%.4f "
-           "malloc_p50_ns=%llu malloc_p99_ns=%llu malloc_p999_ns=%llu malloc_max_ns=%llu "
-           "free_p50_ns=%llu free_p99_ns=%llu free_p999_ns=%llu free_max_ns=%llu "
-           "clock_ns=%llu maxrss_kb=%ld\n",
-           g_iters, g_min, g_max, g_live, threads, t1 - t0,
-           (unsigned long long)quantile(hm, 0.50), (unsigned long long)quantile(hm, 0.99),
-           (unsigned long long)quantile(hm, 0.999), (unsigned long long)hm->max,
-           (unsigned long long)quantile(hf, 0.50), (unsigned long long)quantile(hf, 0.99),
-           (unsigned long long)quantile(hf, 0.999), (unsigned long long)hf->max,
-           (unsigned long long)clock_cost(), maxrss_kb());
+    /* The peak is read before clock_cost() runs: its qsort may allocate. */
+    peak = bench_maxrss_kb();
+    bench_result(peak,
+                 "iters=%lu min=%zu max=%zu live=%lu threads=%lu time_s=%.4f "
+                 "malloc_p50_ns=%llu malloc_p99_ns=%llu malloc_p999_ns=%llu malloc_max_ns=%llu "
+                 "free_p50_ns=%llu free_p99_ns=%llu free_p999_ns=%llu free_max_ns=%llu "
+                 "clock_ns=%llu",
+                 g_iters, g_min, g_max, g_live, threads, secs,
+                 (unsigned long long)quantile(hm, 0.50), (unsigned long long)quantile(hm, 0.99),
+                 (unsigned long long)quantile(hm, 0.999), (unsigned long long)hm->max,
+                 (unsigned long long)quantile(hf, 0.50), (unsigned long long)quantile(hf, 0.99),
+                 (unsigned long long)quantile(hf, 0.999), (unsigned long long)hf->max,
+                 (unsigned long long)clock_cost());
     free(w);
     return 0;
 }

@@ -13,16 +13,14 @@
  *
  * Reports the wall time and the blocks passed per second over all pairs.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
+
+#define BENCH_NAME "bench_prodcons"
+#define BENCH_USAGE \
+    "usage: bench_prodcons [pairs=1] [items=3000000] [min=16] [max=512] [queue=1024]\n" \
+    "  producers malloc, consumers free (through SPSC rings); queue is a power of 2\n"
+#include "bench_common.h"
 
 struct ring {
     _Alignas(64) atomic_ulong head;   /* next slot the consumer reads */
@@ -37,80 +35,6 @@ struct ring {
 static unsigned long g_items;
 static size_t g_min, g_max;
 static pthread_barrier_t g_barrier;
-
-static const char *const usage_text =
-    "usage: bench_prodcons [pairs=1] [items=3000000] [min=16] [max=512] [queue=1024]\n"
-    "  producers malloc, consumers free (through SPSC rings); queue is a power of 2\n";
-
-__attribute__((noreturn)) static void usage(int code)
-{
-    fputs(usage_text, code == 0 ? stdout : stderr);
-    exit(code);
-}
-
-static unsigned long arg_ul(int argc, char **argv, int i, unsigned long def,
-                            unsigned long lo, unsigned long hi)
-{
-    unsigned long v;
-    char *end;
-
-    if (i >= argc)
-        return def;
-    if (argv[i][0] == '-' || argv[i][0] == '\0')
-        usage(strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ? 0 : 2);
-    errno = 0;
-    v = strtoul(argv[i], &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_prodcons: bad argument %d: '%s' (want %lu..%lu)\n",
-                i, argv[i], lo, hi);
-        usage(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Peak resident set in KiB: VmHWM from /proc/self/status, which belongs to
- * this program's address space alone (getrusage's ru_maxrss also keeps the
- * high-water mark of the process image that exec replaced: the launcher's);
- * ru_maxrss when /proc cannot be read. */
-static long maxrss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (f != NULL) {
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (strncmp(line, "VmHWM:", 6) == 0) {
-                kb = strtol(line + 6, NULL, 10);
-                break;
-            }
-        }
-        fclose(f);
-    }
-    if (kb < 0) {
-        struct rusage ru;
-
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return kb;
-}
-
-static inline uint64_t next_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static inline void backoff(unsigned *spins)
 {
@@ -130,16 +54,12 @@ static void *producer(void *arg)
     unsigned spins = 0;
 
     pthread_barrier_wait(&g_barrier);
-    q->start = now_s();
+    q->start = bench_now_s();
     for (i = 0; i < g_items; i++) {
-        uint64_t r = next_rand(&q->rng);
-        size_t size = g_min + (size_t)(((unsigned __int128)r * span) >> 64);
-        unsigned char *p = malloc(size);
+        uint64_t r = bench_rand(&q->rng);
+        size_t size = g_min + (size_t)bench_below(r, span);
+        unsigned char *p = bench_malloc(size);
 
-        if (p == NULL) {
-            fprintf(stderr, "bench_prodcons: malloc(%zu) failed\n", size);
-            abort();
-        }
         /* Layout: size in the first 4 bytes (when it fits), then a tag. */
         memset(p, (int)(i & 0xff), size < 16 ? size : 16);
         if (size >= 8) {
@@ -194,17 +114,17 @@ static void *consumer(void *arg)
 
 int main(int argc, char **argv)
 {
-    unsigned long pairs = arg_ul(argc, argv, 1, 1, 1, 1024);
+    unsigned long pairs = bench_arg_ul(argc, argv, 1, 1, 1, 1024);
     unsigned long qsize, t;
     struct ring *qs;
     double t0, secs;
 
-    g_items = arg_ul(argc, argv, 2, 3000000, 1, (unsigned long)1 << 40);
-    g_min = arg_ul(argc, argv, 3, 16, 1, (unsigned long)1 << 30);
-    g_max = arg_ul(argc, argv, 4, 512, 1, (unsigned long)1 << 30);
-    qsize = arg_ul(argc, argv, 5, 1024, 2, (unsigned long)1 << 24);
+    g_items = bench_arg_ul(argc, argv, 2, 3000000, 1, (unsigned long)1 << 40);
+    g_min = bench_arg_ul(argc, argv, 3, 16, 1, (unsigned long)1 << 30);
+    g_max = bench_arg_ul(argc, argv, 4, 512, 1, (unsigned long)1 << 30);
+    qsize = bench_arg_ul(argc, argv, 5, 1024, 2, (unsigned long)1 << 24);
     if (argc > 6 || g_min > g_max || (qsize & (qsize - 1)) != 0)
-        usage(2);
+        bench_usage(2);
 
     if (posix_memalign((void **)&qs, 64, pairs * sizeof(*qs)) != 0)
         return 1;
@@ -225,12 +145,12 @@ int main(int argc, char **argv)
         }
     }
     pthread_barrier_wait(&g_barrier);
-    t0 = now_s();
+    t0 = bench_now_s();
     for (t = 0; t < pairs; t++) {
         pthread_join(qs[t].prod, NULL);
         pthread_join(qs[t].cons, NULL);
     }
-    secs = now_s();
+    secs = bench_now_s();
     /* Start the clock when the first producer started: the main thread may
      * get a CPU only after the workers have been running for a while. */
     for (t = 0; t < pairs; t++)
@@ -240,9 +160,10 @@ int main(int argc, char **argv)
     if (secs <= 0)
         secs = 1e-9;
 
-    printf("bench_prodcons pairs=%lu items=%lu min=%zu max=%zu queue=%lu time_s=%.4f mops=%.3f maxrss_kb=%ld\n",
-           pairs, g_items, g_min, g_max, qsize, secs,
-           (double)pairs * (double)g_items / secs / 1e6, maxrss_kb());
+    bench_result(bench_maxrss_kb(),
+                 "pairs=%lu items=%lu min=%zu max=%zu queue=%lu time_s=%.4f mops=%.3f",
+                 pairs, g_items, g_min, g_max, qsize, secs,
+                 (double)pairs * (double)g_items / secs / 1e6);
     for (t = 0; t < pairs; t++)
         free(qs[t].slot);
     free(qs);

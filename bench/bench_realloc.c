@@ -15,13 +15,12 @@
  *
  * Reports the time and the time per realloc.
  */
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
+#define BENCH_NAME "bench_realloc"
+#define BENCH_USAGE \
+    "usage: bench_realloc [mode=0] [bufs=32] [max=65536] [step=64] [rounds=100]\n" \
+    "  mode 0: append `step` bytes per realloc up to `max`\n" \
+    "  mode 1: grow by half per realloc from `step` bytes up to `max`\n"
+#include "bench_common.h"
 
 struct buf {
     unsigned char *p;
@@ -29,82 +28,14 @@ struct buf {
     unsigned char tag;
 };
 
-static const char *const usage_text =
-    "usage: bench_realloc [mode=0] [bufs=32] [max=65536] [step=64] [rounds=100]\n"
-    "  mode 0: append `step` bytes per realloc up to `max`\n"
-    "  mode 1: grow by half per realloc from `step` bytes up to `max`\n";
-
-__attribute__((noreturn)) static void usage(int code)
-{
-    fputs(usage_text, code == 0 ? stdout : stderr);
-    exit(code);
-}
-
-static unsigned long arg_ul(int argc, char **argv, int i, unsigned long def,
-                            unsigned long lo, unsigned long hi)
-{
-    unsigned long v;
-    char *end;
-
-    if (i >= argc)
-        return def;
-    if (argv[i][0] == '-' || argv[i][0] == '\0')
-        usage(strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ? 0 : 2);
-    errno = 0;
-    v = strtoul(argv[i], &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_realloc: bad argument %d: '%s' (want %lu..%lu)\n", i, argv[i], lo, hi);
-        usage(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Peak resident set in KiB: VmHWM from /proc/self/status, which belongs to
- * this program's address space alone (getrusage's ru_maxrss also keeps the
- * high-water mark of the process image that exec replaced: the launcher's);
- * ru_maxrss when /proc cannot be read. */
-static long maxrss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (f != NULL) {
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (strncmp(line, "VmHWM:", 6) == 0) {
-                kb = strtol(line + 6, NULL, 10);
-                break;
-            }
-        }
-        fclose(f);
-    }
-    if (kb < 0) {
-        struct rusage ru;
-
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return kb;
-}
-
 /* Grow b to n bytes; write the new part (all of it, or sparsely). */
 static void grow(struct buf *b, size_t n, int sparse)
 {
     size_t old = b->size, off;
     unsigned char *p = realloc(b->p, n);
 
-    if (p == NULL) {
-        fprintf(stderr, "bench_realloc: realloc(%zu) failed\n", n);
-        abort();
-    }
+    if (p == NULL)
+        bench_fail("realloc", n);
     if (old > 0 && (p[0] != b->tag || p[old - 1] != b->tag)) {
         fprintf(stderr, "bench_realloc: realloc from %zu to %zu bytes lost the contents\n", old, n);
         abort();
@@ -124,23 +55,23 @@ static void grow(struct buf *b, size_t n, int sparse)
 
 int main(int argc, char **argv)
 {
-    unsigned long mode = arg_ul(argc, argv, 1, 0, 0, 1);
-    unsigned long nbufs = arg_ul(argc, argv, 2, 32, 1, 1000000);
-    size_t max = arg_ul(argc, argv, 3, 65536, 1, (unsigned long)1 << 40);
-    size_t step = arg_ul(argc, argv, 4, 64, 1, (unsigned long)1 << 40);
-    unsigned long rounds = arg_ul(argc, argv, 5, 100, 1, (unsigned long)1 << 30);
+    unsigned long mode = bench_arg_ul(argc, argv, 1, 0, 0, 1);
+    unsigned long nbufs = bench_arg_ul(argc, argv, 2, 32, 1, 1000000);
+    size_t max = bench_arg_ul(argc, argv, 3, 65536, 1, (unsigned long)1 << 40);
+    size_t step = bench_arg_ul(argc, argv, 4, 64, 1, (unsigned long)1 << 40);
+    unsigned long rounds = bench_arg_ul(argc, argv, 5, 100, 1, (unsigned long)1 << 30);
     unsigned long r, i, reallocs = 0;
     struct buf *bufs;
     double t0, secs;
     int growing;
 
     if (argc > 6)
-        usage(2);
+        bench_usage(2);
     bufs = calloc(nbufs, sizeof(*bufs));
     if (bufs == NULL)
         return 1;
 
-    t0 = now_s();
+    t0 = bench_now_s();
     for (r = 0; r < rounds; r++) {
         for (i = 0; i < nbufs; i++) {
             bufs[i].p = NULL;
@@ -169,14 +100,12 @@ int main(int argc, char **argv)
         for (i = 0; i < nbufs; i++)
             free(bufs[i].p);
     }
-    secs = now_s() - t0;
-    if (secs <= 0)
-        secs = 1e-9;
+    secs = bench_elapsed_s(t0);
 
-    printf("bench_realloc mode=%s bufs=%lu max=%zu step=%zu rounds=%lu reallocs=%lu time_s=%.4f "
-           "ns=%.1f maxrss_kb=%ld\n",
-           mode == 0 ? "append" : "geometric", nbufs, max, step, rounds, reallocs, secs,
-           secs * 1e9 / (double)reallocs, maxrss_kb());
+    bench_result(bench_maxrss_kb(),
+                 "mode=%s bufs=%lu max=%zu step=%zu rounds=%lu reallocs=%lu time_s=%.4f ns=%.1f",
+                 mode == 0 ? "append" : "geometric", nbufs, max, step, rounds, reallocs, secs,
+                 secs * 1e9 / (double)reallocs);
     free(bufs);
     return 0;
 }

@@ -14,120 +14,40 @@
  *   bench_vs_malloc size=4096 iters=1000000 batch=8 malloc_ns=... calloc_ns=...
  *       calloc_over_malloc=... time_s=... maxrss_kb=...
  */
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
+#define BENCH_NAME "bench_vs_malloc"
+#define BENCH_USAGE \
+    "usage: bench_vs_malloc [size=4096] [iters=1000000] [batch=8]\n" \
+    "  time per malloc+free and per calloc+free cycle at a fixed size\n"
+#include "bench_common.h"
 
 #define MAX_BATCH 1024
-
-static const char *const usage_text =
-    "usage: bench_vs_malloc [size=4096] [iters=1000000] [batch=8]\n"
-    "  time per malloc+free and per calloc+free cycle at a fixed size\n";
-
-__attribute__((noreturn)) static void usage(int code)
-{
-    fputs(usage_text, code == 0 ? stdout : stderr);
-    exit(code);
-}
-
-static unsigned long arg_ul(int argc, char **argv, int i, unsigned long def,
-                            unsigned long lo, unsigned long hi)
-{
-    unsigned long v;
-    char *end;
-
-    if (i >= argc)
-        return def;
-    if (argv[i][0] == '-' || argv[i][0] == '\0')
-        usage(strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ? 0 : 2);
-    errno = 0;
-    v = strtoul(argv[i], &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_vs_malloc: bad argument %d: '%s' (want %lu..%lu)\n",
-                i, argv[i], lo, hi);
-        usage(2);
-    }
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Peak resident set in KiB: VmHWM from /proc/self/status, which belongs to
- * this program's address space alone (getrusage's ru_maxrss also keeps the
- * high-water mark of the process image that exec replaced: the launcher's);
- * ru_maxrss when /proc cannot be read. */
-static long maxrss_kb(void)
-{
-    char line[256];
-    long kb = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-
-    if (f != NULL) {
-        while (fgets(line, sizeof(line), f) != NULL) {
-            if (strncmp(line, "VmHWM:", 6) == 0) {
-                kb = strtol(line + 6, NULL, 10);
-                break;
-            }
-        }
-        fclose(f);
-    }
-    if (kb < 0) {
-        struct rusage ru;
-
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return kb;
-}
-
-static inline void escape(void *p)
-{
-    __asm__ volatile("" : : "r"(p) : "memory");
-}
-
-static void fail(const char *what, size_t n)
-{
-    fprintf(stderr, "bench_vs_malloc: %s(%zu) failed\n", what, n);
-    abort();
-}
 
 static unsigned char *blocks[MAX_BATCH];
 
 static double run_malloc(size_t size, unsigned long rounds, unsigned long batch)
 {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     unsigned long i, j;
     size_t off;
 
     for (i = 0; i < rounds; i++) {
         for (j = 0; j < batch; j++) {
-            unsigned char *p = malloc(size);
-            if (p == NULL)
-                fail("malloc", size);
+            unsigned char *p = bench_malloc(size);
+
             for (off = 0; off < size; off += 64)
                 p[off] = (unsigned char)off;
-            escape(p);
+            bench_escape(p);
             blocks[j] = p;
         }
         for (j = 0; j < batch; j++)
             free(blocks[j]);
     }
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 static double run_calloc(size_t size, unsigned long rounds, unsigned long batch)
 {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     unsigned long i, j;
     size_t off;
     unsigned sum = 0;
@@ -136,7 +56,7 @@ static double run_calloc(size_t size, unsigned long rounds, unsigned long batch)
         for (j = 0; j < batch; j++) {
             volatile unsigned char *p = calloc(1, size);
             if (p == NULL)
-                fail("calloc", size);
+                bench_fail("calloc", size);
             /* Write first (a read of an untouched page would map the shared
              * zero page and fault again on the write), then check a byte
              * next to the one written. */
@@ -153,19 +73,19 @@ static double run_calloc(size_t size, unsigned long rounds, unsigned long batch)
         fprintf(stderr, "bench_vs_malloc: calloc returned memory that is not zero\n");
         abort();
     }
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 int main(int argc, char **argv)
 {
-    size_t size = arg_ul(argc, argv, 1, 4096, 1, (unsigned long)1 << 32);
-    unsigned long iters = arg_ul(argc, argv, 2, 1000000, 1, (unsigned long)1 << 40);
-    unsigned long batch = arg_ul(argc, argv, 3, 8, 1, MAX_BATCH);
+    size_t size = bench_arg_ul(argc, argv, 1, 4096, 1, (unsigned long)1 << 32);
+    unsigned long iters = bench_arg_ul(argc, argv, 2, 1000000, 1, (unsigned long)1 << 40);
+    unsigned long batch = bench_arg_ul(argc, argv, 3, 8, 1, MAX_BATCH);
     unsigned long rounds, n;
     double tm, tc;
 
     if (argc > 4)
-        usage(2);
+        bench_usage(2);
     rounds = (iters + batch - 1) / batch;
     n = rounds * batch;
 
@@ -181,9 +101,8 @@ int main(int argc, char **argv)
     if (tc <= 0)
         tc = 1e-9;
 
-    printf("bench_vs_malloc size=%zu iters=%lu batch=%lu malloc_ns=%.2f calloc_ns=%.2f "
-           "calloc_over_malloc=%.3f time_s=%.4f maxrss_kb=%ld\n",
-           size, n, batch, tm * 1e9 / (double)n, tc * 1e9 / (double)n, tc / tm, tm + tc,
-           maxrss_kb());
+    bench_result(bench_maxrss_kb(), "size=%zu iters=%lu batch=%lu malloc_ns=%.2f calloc_ns=%.2f "
+                 "calloc_over_malloc=%.3f time_s=%.4f",
+                 size, n, batch, tm * 1e9 / (double)n, tc * 1e9 / (double)n, tc / tm, tm + tc);
     return 0;
 }
