@@ -62,7 +62,6 @@ void _mp_os_free(void *p, size_t size);
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
 void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */
 void *_mp_meta_alloc(size_t size);                    /* metadata, never freed */
-bool _mp_os_source_locked(void);
 MP_NORETURN MP_COLD void _mp_fatal(const char *what, const void *addr);
 void _mp_write(int fd, const char *s, size_t n);
 /* Small snprintf-free formatting for messages written without malloc. */
@@ -175,7 +174,7 @@ MP_INLINE void mp_ensure_init(void) {
 
 /* ---- malloc.c ------------------------------------------------------------- */
 void *_mp_alloc_large(size_t n, size_t align, bool zero);
-void _mp_free_large(mp_span_t *s, uintptr_t p);
+void _mp_free_large(mp_span_t *s);
 void *_mp_malloc_generic(size_t n);
 void _mp_free_generic(void *p);
 

@@ -128,7 +128,7 @@ MP_NOINLINE void _mp_free_generic(void *ptr) {
     mp_span_t *large = NULL;
     unsigned c = check_pointer("free", (uintptr_t)ptr, &large);
     if (c != 0) _mp_tcache_free_small(ptr, c);
-    else _mp_free_large(large, (uintptr_t)ptr);
+    else _mp_free_large(large);
 }
 
 /* ---- large objects ------------------------------------------------------------ */
@@ -152,8 +152,7 @@ void *_mp_alloc_large(size_t n, size_t align, bool zero) {
     return (void *)s->start;
 }
 
-void _mp_free_large(mp_span_t *s, uintptr_t p) {
-    (void)p;
+void _mp_free_large(mp_span_t *s) {
     _mp_pageheap_count_large(s->npages * MP_PAGE_SIZE, -1);
     _mp_pageheap_free(s);
 }
@@ -251,7 +250,7 @@ void mp_free_sized(void *p, size_t size) {
     }
     if (MP_UNLIKELY(size < large->req || size > large->npages * MP_PAGE_SIZE))
         _mp_fatal("mp_free_sized with a wrong size", p);
-    _mp_free_large(large, a);
+    _mp_free_large(large);
 }
 
 static void *aligned_alloc_impl(size_t align, size_t n) {

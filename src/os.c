@@ -61,8 +61,6 @@ bool mp_set_memory_source(const mp_memory_source_t *src) {
     return true;
 }
 
-bool _mp_os_source_locked(void) { return atomic_load(&source_locked); }
-
 void *_mp_os_alloc(size_t size, size_t align) {
     atomic_store_explicit(&source_locked, true, memory_order_relaxed);
     size = mp_align_up(size, _mp_os_page);

@@ -192,7 +192,6 @@ MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
             tc_budget += add;
         }
     }
-    tc->misses[c]++;
     uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];
     if (want == 0) want = 1;      /* over budget: serve, cache nothing */
     void *head;

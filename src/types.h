@@ -108,11 +108,9 @@ struct mp_tcache_s {
     uint8_t cls8[MP_LOOKUP_MAX / 8 + 1]; /* (n+7)>>3 -> class */
     /* ---- cold: touched only by the slow paths ---- */
     uint32_t max[MP_MAX_CLASSES];     /* current bound on the bin length */
-    uint32_t misses[MP_MAX_CLASSES];
     uint32_t scavenge_tick;            /* misses, for the periodic trim */
     uint32_t arena;                   /* its central arena (MEMPOOL_ARENAS) */
     mp_tcache_t *next, *prev;         /* registry of live caches */
-    uint64_t last_active_ns;          /* for idle collection */
     bool is_static;                   /* _mp_tcache_empty or the dead cache */
 };
 
