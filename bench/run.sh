@@ -92,6 +92,152 @@ if [ "$have_mempool" = 0 ]; then
     bench_log "bench: mempool is not in this run; ratios are taken against $REF instead"
 fi
 
+# ==== explicit allocators (issue 6) ==================================================
+# slab and pool against mp_malloc, glibc malloc and mimalloc's malloc for
+# fixed-size objects; arena (and heap) against malloc+free for a parse-like
+# workload; heap destroy against freeing the objects one by one.  The x_
+# programs take the allocator as an argument and dlopen libmempool.so, so
+# their "malloc" kind is whatever the process has: glibc when run plainly,
+# mimalloc under LD_PRELOAD.  Runs are interleaved across allocators, RUNS
+# times; medians go to <build>/bench/explicit.md (and onto summary.md),
+# every run to explicit.csv.  This section is defined here and run at the
+# end of the script; EXPLICIT_ONLY=1 runs only it, NO_EXPLICIT=1 skips it.
+#   X_THREADS=1,2,8   thread counts of the fixed-size cases
+explicit_run() {
+    local xth mi csv md raw tmp nc c r i k a line v m rc label
+    xth=$(printf '%s' "${X_THREADS:-1,2,8}" | tr ',' ' ')
+    mi=$(bench_find_so mimalloc) || mi=""
+    [ -n "$mi" ] || bench_log "bench: explicit: mimalloc not found, its column stays empty (apt-get install libmimalloc2.0)"
+    csv=$OUT/explicit.csv
+    md=$OUT/explicit.md
+    raw=$OUT/explicit_raw.txt
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/mempool-xbench.XXXXXX") || return 1
+    # A case: table, label, metric, the kinds (name=argument[@preload]) and
+    # the command, @K@ standing for the kind's argument.
+    local -a XT=() XL=() XM=() XK=() XC=()
+    xcase() {
+        if [ -n "$ONLY" ] && ! printf '%s\n' "$2" | grep -Eq -- "$ONLY"; then return; fi
+        XT+=("$1"); XL+=("$2"); XM+=("$3"); XK+=("$4"); shift 4; XC+=("$*")
+    }
+    xsc() { local v=$(( ($1 * SCALE + 50) / 100 )); [ "$v" -ge 1 ] || v=1; echo "$v"; }
+    local fixed_kinds="slab=slab pool=pool mp_malloc=mp glibc=malloc mimalloc=malloc@mimalloc"
+    local s t pairs
+    for s in 64 256; do
+        for t in $xth; do
+            pairs=$(( $(xsc 20000000) / t )); [ "$pairs" -ge 1 ] || pairs=1
+            xcase fixed "$s B ${t}t pairs" mops "$fixed_kinds" "$BIN/x_fixed" @K@ "$s" "$t" "$pairs" 1
+        done
+    done
+    for t in 1 8; do
+        pairs=$(( $(xsc 20000000) / t ))
+        xcase fixed "64 B ${t}t batch100" mops "$fixed_kinds" "$BIN/x_fixed" @K@ 64 "$t" "$pairs" 100
+    done
+    xcase parse "100k objects x $(xsc 100) rounds" ns \
+        "arena=arena heap=heap mp_malloc=mp glibc=malloc mimalloc=malloc@mimalloc" \
+        "$BIN/x_arena" @K@ 100000 "$(xsc 100)"
+    xcase release "1M objects 16-256 B" release_ms \
+        "heap_destroy=destroy heap_free=heapfree mp_free=mpfree glibc=free mimalloc=free@mimalloc" \
+        "$BIN/x_heap" @K@ 1000000 16 256
+    nc=${#XL[@]}
+    if [ "$nc" -eq 0 ]; then
+        bench_log "bench: explicit: no case matches ONLY='$ONLY'"
+        rm -rf "$tmp"
+        return 0
+    fi
+    echo
+    echo "explicit allocators: $nc cases, RUNS=$RUNS, SCALE=$SCALE%, threads: $xth"
+    printf 'case,allocator,run,metric,value\n' >"$csv"
+    : >"$raw"
+    for ((c = 0; c < nc; c++)); do
+        read -r -a kinds <<<"${XK[$c]}"
+        : >"$tmp/case"
+        for ((r = 1; r <= RUNS; r++)); do
+            for k in "${kinds[@]}"; do
+                a=${k%%=*}; v=${k#*=}; m=${v%%@*}
+                local so=""
+                if [ "$v" != "$m" ]; then
+                    [ -n "$mi" ] || continue
+                    so=$mi
+                fi
+                read -r -a cmd <<<"${XC[$c]//@K@/$m}"
+                bench_run_under "$so" "$tmp/out" "$tmp/err" "${cmd[@]}"
+                rc=$?
+                line=$(grep -E '^x_' "$tmp/out" | tail -n 1)
+                if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+                    bench_log "bench: explicit: FAILED ${XL[$c]} under $a (exit $rc): $(tail -n 2 "$tmp/err" | tr '\n' ' ')"
+                    printf '%s,%s,%d,%s,NA\n' "${XL[$c]}" "$a" "$r" "${XM[$c]}" >>"$csv"
+                    continue
+                fi
+                printf '%s run=%d %s\n' "$a" "$r" "$line" >>"$raw"
+                v=$(bench_get "$line" "${XM[$c]}")
+                printf '%s,%s,%d,%s,%s\n' "${XL[$c]}" "$a" "$r" "${XM[$c]}" "${v:-NA}" >>"$csv"
+                printf '%s %s\n' "$a" "${v:-NA}" >>"$tmp/case"
+            done
+        done
+        # medians, one line per case
+        label=$(for k in "${kinds[@]}"; do
+            a=${k%%=*}
+            awk -v a="$a" '$1 == a && $2 != "NA" { v[++n] = $2 + 0 }
+                END {
+                    if (n == 0) { printf "%s -  ", a; exit }
+                    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+                    printf "%s %.4g  ", a, (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+                }' "$tmp/case"
+        done)
+        printf '%-28s %-12s %s\n' "${XL[$c]}" "[${XM[$c]}]" "$label"
+        printf '%s\t%s\t%s\t%s\n' "${XT[$c]}" "${XL[$c]}" "${XM[$c]}" "$label" >>"$tmp/medians"
+    done
+    # the tables
+    awk -F'\t' -v RUNS="$RUNS" -v MACHINE="$(bench_machine)" -v MI="${mi:-not found}" '
+        function cell(x) { return x == "" ? "-" : x }
+        function ratio(a, b) { return (a == "" || b == "" || a + 0 == 0 || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
+        {
+            n = split($4, f, "  "); delete v; order = ""
+            for (i = 1; i <= n; i++) { split(f[i], kv, " "); if (kv[1] == "") continue
+                v[kv[1]] = (kv[2] == "-" ? "" : kv[2]); order = order (order == "" ? "" : " ") kv[1] }
+            rows[$1] = rows[$1] sprintf("| %s |", $2)
+            nk = split(order, ks, " ")
+            for (i = 1; i <= nk; i++) rows[$1] = rows[$1] " " cell(v[ks[i]]) " |"
+            if ($1 == "fixed") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["pool"], v["mp_malloc"]), ratio(v["pool"], v["mimalloc"]))
+            if ($1 == "parse") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["glibc"], v["arena"]), ratio(v["mimalloc"], v["arena"]))
+            if ($1 == "release") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["heap_free"], v["heap_destroy"]), ratio(v["mp_free"], v["heap_destroy"]))
+            rows[$1] = rows[$1] "\n"
+            heads[$1] = order
+        }
+        END {
+            print "## Explicit allocators (issue 6)"
+            print ""
+            printf "- %s; medians of %d interleaved runs; mimalloc: %s\n", MACHINE, RUNS, MI
+            print "- the x_ programs call mempool through dlsym pointers (as a PLT would) and malloc through the PLT"
+            print ""
+            split("fixed parse release", tabs, " ")
+            title["fixed"] = "Fixed-size objects: alloc+free pairs, Mops/s over all threads (higher is better)"
+            extra["fixed"] = " pool/mp_malloc | pool/mimalloc |"
+            title["parse"] = "Parse-like workload: ns per object, allocation and release (lower is better)"
+            extra["parse"] = " glibc/arena | mimalloc/arena |"
+            title["release"] = "Releasing a million objects: ms (lower is better)"
+            extra["release"] = " heap_free/destroy | mp_free/destroy |"
+            for (t = 1; t <= 3; t++) {
+                k = tabs[t]; if (!(k in rows)) continue
+                print "### " title[k]; print ""
+                nk = split(heads[k], ks, " "); h = "| case |"; s = "|---|"
+                for (i = 1; i <= nk; i++) { h = h " " ks[i] " |"; s = s "---|" }
+                print h extra[k]; print s "---|---|"
+                printf "%s", rows[k]; print ""
+            }
+        }' "$tmp/medians" >"$md"
+    echo
+    cat "$md"
+    [ -f "$OUT/summary.md" ] && [ "${EXPLICIT_ONLY:-0}" != 1 ] && { echo; cat "$md"; } >>"$OUT/summary.md"
+    echo "explicit: $md, $csv"
+    rm -rf "$tmp"
+}
+if [ "${EXPLICIT_ONLY:-0}" = 1 ]; then
+    explicit_run
+    exit $?
+fi
+# ==== end of the explicit allocators' section (run at the end of the script) ==========
+
 # ---- cases ----------------------------------------------------------------
 # A case: workload (program), params (no commas), chart label, metrics (first
 # = headline), group (scaling:<range>:<threads> or -), command.
@@ -428,3 +574,4 @@ if [ "${NO_CHARTS:-0}" != 1 ]; then
 fi
 echo "results: $CSV"
 echo "summary: $SUMMARY"
+[ "${NO_EXPLICIT:-0}" = 1 ] || explicit_run    # the explicit allocators (issue 6), defined above

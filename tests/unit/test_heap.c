@@ -1,0 +1,395 @@
+/* test_heap.c - heaps (heap.c): malloc/calloc/realloc/free of every size,
+ * usable sizes, stats, every bad input and bad free, destroy returning the
+ * memory, poisoning, one heap shared by threads (objects crossing,
+ * concurrent double frees) and a heap per thread. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "mempool/explicit.h"
+#include "xalloc.h"
+
+#ifdef MP_SANITIZE
+#define SCALE 10
+#else
+#define SCALE 1
+#endif
+
+enum { T = 8 };
+
+struct range {
+    uintptr_t p;
+    size_t n;
+};
+
+static int cmp_range(const void *a, const void *b) {
+    uintptr_t x = ((const struct range *)a)->p, y = ((const struct range *)b)->p;
+    return x < y ? -1 : x > y;
+}
+
+static mp_heap_stats_t stats_of(mp_heap_t *h) {
+    mp_heap_stats_t st;
+    memset(&st, 0xff, sizeof st);
+    CHECK_EQ(mp_heap_stats(h, &st), MP_OK);
+    return st;
+}
+
+TEST(malloc_every_size) {
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    enum { N = 3000 };
+    static struct range r[N];
+    size_t k = 0, live_bytes = 0;
+    for (size_t n = 0; n <= ((size_t)1 << 20) && k < N; n += 1 + n / 16) {
+        void *p = mp_heap_malloc(h, n);
+        REQUIRE(p != NULL);
+        CHECK_MSG(((uintptr_t)p & 15) == 0, "%p (%zu bytes) not 16-aligned", p, n);
+        size_t u = mp_heap_usable_size(h, p);
+        CHECK_GE(u, n);
+        live_bytes += u;
+        harness_fill(p, n, (uintptr_t)p ^ n);
+        r[k++] = (struct range){ (uintptr_t)p, n };
+    }
+    for (size_t i = 0; i < k; i++)
+        CHECK(harness_verify((void *)r[i].p, r[i].n, r[i].p ^ r[i].n) == (size_t)-1);
+    mp_heap_stats_t st = stats_of(h);
+    CHECK_EQ(st.objects, k);
+    CHECK_EQ(st.in_use, live_bytes);
+    CHECK_GT(st.large, 0);
+    CHECK_GE(st.bytes, st.in_use);
+    qsort(r, k, sizeof *r, cmp_range);
+    for (size_t i = 1; i < k; i++) CHECK(r[i - 1].p + (r[i - 1].n ? r[i - 1].n : 1) <= r[i].p);
+    for (size_t i = 0; i < k; i++) CHECK_EQ(mp_heap_free(h, (void *)r[i].p), MP_OK);
+    st = stats_of(h);
+    CHECK_EQ(st.objects, 0);
+    CHECK_EQ(st.in_use, 0);
+    CHECK_EQ(st.large, 0);
+    CHECK_LE(st.chunks, MP_MAX_CLASSES);    /* at most a spare per class */
+    mp_heap_destroy(h);
+}
+
+TEST(calloc_and_realloc) {
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    /* calloc zeroes recycled memory */
+    void *a = mp_heap_malloc(h, 200);
+    memset(a, 0xee, 200);
+    CHECK_EQ(mp_heap_free(h, a), MP_OK);
+    unsigned char *z = mp_heap_calloc(h, 10, 20);
+    REQUIRE(z != NULL);
+    CHECK(harness_first_nonzero(z, 200) == (size_t)-1);
+    unsigned char *zl = mp_heap_calloc(h, 1000, 1000);
+    REQUIRE(zl != NULL);
+    CHECK(harness_first_nonzero(zl, 1000000) == (size_t)-1);
+    errno = 0;
+    CHECK(mp_heap_calloc(h, SIZE_MAX / 2, 3) == NULL);
+    CHECK_EQ(errno, EOVERFLOW);
+    CHECK_EQ(mp_last_error(), MP_EOVERFLOW);
+    CHECK_EQ(mp_heap_free(h, z), MP_OK);
+    CHECK_EQ(mp_heap_free(h, zl), MP_OK);
+
+    /* realloc through small and large sizes keeps the contents */
+    unsigned char *p = mp_heap_realloc(h, NULL, 10);
+    REQUIRE(p != NULL);
+    harness_fill(p, 10, 42);
+    size_t sizes[] = { 10, 100, 40000, 300000, 50, 5000, 2000000, 16 };
+    size_t have = 10;
+    for (size_t i = 1; i < sizeof sizes / sizeof *sizes; i++) {
+        unsigned char *q = mp_heap_realloc(h, p, sizes[i]);
+        REQUIRE(q != NULL);
+        size_t keep = have < sizes[i] ? have : sizes[i];
+        CHECK(harness_verify(q, keep, 42) == (size_t)-1);
+        harness_fill(q, sizes[i], 42);
+        have = sizes[i];
+        p = q;
+    }
+    CHECK_EQ(stats_of(h).objects, 1);
+    CHECK(mp_heap_realloc(h, p, 0) == NULL);          /* frees */
+    CHECK_EQ(stats_of(h).objects, 0);
+    /* a bad pointer is refused and kept */
+    void *b = mp_heap_malloc(h, 64);
+    errno = 0;
+    CHECK(mp_heap_realloc(h, (char *)b + 16, 100) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_EQ(mp_last_error(), MP_EINTERIOR);
+    int stack_obj;
+    CHECK(mp_heap_realloc(h, &stack_obj, 100) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, b), MP_OK);
+    CHECK(mp_heap_realloc(h, b, 100) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EDOUBLEFREE);
+    mp_heap_stats_t st = stats_of(h);
+    CHECK_EQ(st.errors.interior, 1);
+    CHECK_EQ(st.errors.foreign, 1);
+    CHECK_EQ(st.errors.double_free, 1);
+    mp_heap_destroy(h);
+}
+
+static int global_obj[16];
+
+TEST(bad_frees_refused_and_counted) {
+    mp_heap_t *h = mp_heap_create(0), *g = mp_heap_create(0);
+    mp_slab_t *s = mp_slab_create(64, 10, 0, 0);
+    mp_pool_t *pl = mp_pool_create(64, 0, 10, 0, 0);
+    mp_arena_t *ar = mp_arena_create(0, 0);
+    REQUIRE(h && g && s && pl && ar);
+    void *a = mp_heap_malloc(h, 64), *b = mp_heap_malloc(h, 64);
+    void *L = mp_heap_malloc(h, 100000), *L2 = mp_heap_malloc(h, 200000);
+    void *ga = mp_heap_malloc(g, 64), *gL = mp_heap_malloc(g, 100000);
+    void *sa = mp_slab_alloc(s), *pa = mp_pool_alloc(pl), *aa = mp_arena_alloc(ar, 64);
+    void *ms = mp_malloc(64), *ml = mp_malloc(1 << 20);
+    int stack_obj;
+    REQUIRE(a && b && L && L2 && ga && gL && sa && pa && aa && ms && ml);
+    uintptr_t chunk = (uintptr_t)a & ~(uintptr_t)((256 << 10) - 1);
+
+    CHECK_EQ(mp_heap_free(h, NULL), MP_OK);
+    CHECK_EQ(mp_heap_free(h, (char *)a + 1), MP_EINTERIOR);
+    CHECK_EQ(mp_heap_free(h, (char *)a + 16), MP_EINTERIOR);
+    CHECK_EQ(mp_heap_free(h, (char *)a + 63), MP_EINTERIOR);
+    CHECK_EQ(mp_heap_free(h, (void *)(chunk + 8)), MP_EINTERIOR);        /* header */
+    CHECK_EQ(mp_heap_free(h, (void *)(chunk + (200 << 10))), MP_EINTERIOR); /* never carved */
+    CHECK_EQ(mp_heap_free(h, (char *)L + 16), MP_EFOREIGN);             /* inside a large one */
+    CHECK_EQ(mp_heap_free(h, ga), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, gL), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, sa), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, pa), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, aa), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, ms), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, ml), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, &stack_obj), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, global_obj), MP_EFOREIGN);
+    CHECK_EQ(mp_heap_free(h, a), MP_OK);
+    CHECK_EQ(mp_heap_free(h, a), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_heap_free(h, L), MP_OK);
+    CHECK_EQ(mp_heap_free(h, L), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_heap_usable_size(h, a), 0);
+    CHECK_EQ(mp_heap_usable_size(h, ga), 0);
+    CHECK_GE(mp_heap_usable_size(h, L2), 200000);
+    CHECK_EQ(mp_heap_usable_size(h, (char *)b + 8), 0);
+    mp_heap_stats_t st = stats_of(h);
+    CHECK_EQ(st.errors.double_free, 2);
+    CHECK_EQ(st.errors.interior, 5);
+    CHECK_EQ(st.errors.foreign, 10);
+    CHECK_EQ(st.objects, 2);                   /* b, L2 */
+    CHECK_EQ(stats_of(g).objects, 2);
+    void *c = mp_heap_malloc(h, 64);           /* intact: a comes back */
+    CHECK(c == a);
+    CHECK_EQ(mp_heap_free(h, b), MP_OK);
+    CHECK_EQ(mp_heap_free(h, c), MP_OK);
+    CHECK_EQ(mp_heap_free(h, L2), MP_OK);
+    CHECK_EQ(stats_of(h).objects, 0);
+    mp_free(ms);
+    mp_free(ml);
+    mp_slab_destroy(s);
+    mp_pool_destroy(pl);
+    mp_arena_destroy(ar);
+    mp_heap_destroy(h);
+    mp_heap_destroy(g);
+}
+
+TEST(null_heap_and_flags) {
+    errno = 0;
+    CHECK(mp_heap_malloc(NULL, 10) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(mp_heap_calloc(NULL, 1, 10) == NULL);
+    CHECK(mp_heap_realloc(NULL, NULL, 10) == NULL);
+    int x;
+    CHECK_EQ(mp_heap_free(NULL, &x), MP_EINVAL);
+    CHECK_EQ(mp_heap_usable_size(NULL, &x), 0);
+    mp_heap_stats_t st;
+    CHECK_EQ(mp_heap_stats(NULL, &st), MP_EINVAL);
+    mp_heap_destroy(NULL);
+    CHECK(mp_heap_create(MP_FLAG_CACHELINE) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    void *z = mp_heap_malloc(h, 0);            /* malloc(0): a unique object */
+    void *z2 = mp_heap_malloc(h, 0);
+    CHECK(z != NULL && z2 != NULL && z != z2);
+    errno = 0;
+    CHECK(mp_heap_malloc(h, SIZE_MAX) == NULL);
+    CHECK_EQ(errno, EOVERFLOW);
+    errno = 0;
+    CHECK(mp_heap_malloc(h, (size_t)1 << 50) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK_EQ(mp_heap_free(h, z), MP_OK);
+    CHECK_EQ(mp_heap_free(h, z2), MP_OK);
+    mp_heap_destroy(h);
+}
+
+TEST(destroy_returns_everything) {
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    mp_stats_t before, after;
+    size_t n = 200000 / SCALE;
+    uint64_t rng = 5;
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = harness_rand(&rng) % 100 == 0 ? 50000 : 8 + harness_rand(&rng) % 500;
+        void *p = mp_heap_malloc(h, sz);
+        REQUIRE(p != NULL);
+        *(size_t *)p = i;
+    }
+    mp_heap_stats_t st = stats_of(h);
+    CHECK_EQ(st.objects, n);
+    size_t held = st.bytes;
+    mp_stats_get(&before);
+    mp_heap_destroy(h);
+    mp_stats_get(&after);
+    /* the pages are back in the page heap (free, or already returned) */
+    size_t back = (after.free_dirty + after.released) - (before.free_dirty + before.released);
+    CHECK_MSG(back + (1 << 20) >= held, "held %zu, back %zu", held, back);
+}
+
+TEST(poison_catches_use_after_free) {
+    mp_heap_t *h = mp_heap_create(MP_FLAG_POISON);
+    REQUIRE(h != NULL);
+    volatile unsigned char *p = launder_ptr(mp_heap_malloc(h, 100));
+    REQUIRE(p != NULL);
+    memset((void *)p, 0, 100);
+    CHECK_EQ(mp_heap_free(h, (void *)p), MP_OK);
+    CHECK_EQ(p[50], MP_XPOISON_BYTE);
+    p[50] = 1;                                  /* use after free */
+    CHECK(mp_heap_malloc(h, 100) == (void *)p);
+    CHECK_EQ(stats_of(h).errors.poisoned, 1);
+    mp_heap_destroy(h);
+}
+
+/* ---- threads ---------------------------------------------------------------------- */
+struct share {
+    mp_heap_t *h;
+    void *_Atomic *ring;
+    size_t ring_len;
+    int iters;
+};
+
+static void *cross_worker(void *v) {
+    struct share *sh = v;
+    uint64_t rng = (uint64_t)pthread_self() | 1;
+    for (int i = 0; i < sh->iters && !TEST_FAILED(); i++) {
+        size_t n = 16 + harness_rand(&rng) % (i % 50 == 0 ? 60000 : 400);
+        size_t *o = mp_heap_malloc(sh->h, n);
+        if (o == NULL) {
+            CHECK(o != NULL);
+            break;
+        }
+        o[0] = n;
+        o[1] = (uintptr_t)o;
+        size_t k = harness_rand(&rng) % sh->ring_len;
+        size_t *q = atomic_exchange(&sh->ring[k], (void *)o);
+        if (q) {
+            CHECK_EQ(q[1], (uintptr_t)q);
+            CHECK_GE(mp_heap_usable_size(sh->h, q), q[0]);
+            CHECK_EQ(mp_heap_free(sh->h, q), MP_OK);
+        }
+    }
+    return NULL;
+}
+
+TEST(shared_heap_objects_cross) {
+    struct share sh = { .ring_len = 128, .iters = 100000 / SCALE };
+    sh.h = mp_heap_create(0);
+    REQUIRE(sh.h != NULL);
+    sh.ring = calloc(sh.ring_len, sizeof *sh.ring);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, cross_worker, &sh);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    size_t left = 0;
+    for (size_t k = 0; k < sh.ring_len; k++) left += sh.ring[k] != NULL;
+    mp_heap_stats_t st = stats_of(sh.h);
+    CHECK_EQ(st.objects, left);
+    CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
+    free(sh.ring);
+    mp_heap_destroy(sh.h);                     /* frees what the ring holds */
+}
+
+static pthread_barrier_t bar;
+
+struct dfree {
+    mp_heap_t *h;
+    void **objs;
+    int n, rounds;
+    _Atomic long ok, dbl, other;
+};
+
+static void *dfree_worker(void *v) {
+    struct dfree *d = v;
+    for (int r = 0; r < d->rounds; r++) {
+        pthread_barrier_wait(&bar);
+        for (int i = 0; i < d->n; i++) {
+            int rc = mp_heap_free(d->h, d->objs[i]);
+            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
+            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
+            else atomic_fetch_add(&d->other, 1);
+        }
+        pthread_barrier_wait(&bar);
+    }
+    return NULL;
+}
+
+TEST(concurrent_double_frees) {
+    struct dfree d = { .n = 100, .rounds = 100 / SCALE };
+    d.h = mp_heap_create(0);
+    REQUIRE(d.h != NULL);
+    d.objs = calloc((size_t)d.n, sizeof *d.objs);
+    pthread_barrier_init(&bar, NULL, T + 1);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, dfree_worker, &d);
+    for (int r = 0; r < d.rounds; r++) {
+        /* mostly small objects, a few large (their spans stay free and
+         * unreused while the round runs: nothing else allocates) */
+        for (int i = 0; i < d.n; i++) d.objs[i] = mp_heap_malloc(d.h, i % 25 == 0 ? 70000 : 48);
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+        CHECK_EQ(stats_of(d.h).objects, 0);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    long total = (long)d.n * d.rounds;
+    CHECK_EQ(d.ok, total);
+    CHECK_EQ(d.dbl + d.other, total * (T - 1));
+    /* small double frees are always named; a large one may be named foreign
+     * once its pages are reused, never accepted */
+    CHECK_GE(d.dbl, (long)d.rounds * 96 * (T - 1));
+    free(d.objs);
+    mp_heap_destroy(d.h);
+}
+
+static void *own_heap_worker(void *v) {
+    (void)v;
+    for (int round = 0; round < 20 / (SCALE > 1 ? 4 : 1); round++) {
+        mp_heap_t *h = mp_heap_create(0);
+        if (h == NULL) {
+            CHECK(h != NULL);
+            return NULL;
+        }
+        uint64_t rng = (uint64_t)round + 1;
+        for (int i = 0; i < 5000; i++) {
+            void *p = mp_heap_malloc(h, 1 + harness_rand(&rng) % 2000);
+            CHECK(p != NULL);
+            if (i % 3 == 0) CHECK_EQ(mp_heap_free(h, p), MP_OK);
+        }
+        mp_heap_destroy(h);
+    }
+    return NULL;
+}
+
+TEST(heap_per_thread) {
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, own_heap_worker, NULL);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+}
+
+int main(void) {
+    RUN(malloc_every_size);
+    RUN(calloc_and_realloc);
+    RUN(bad_frees_refused_and_counted);
+    RUN(null_heap_and_flags);
+    RUN(destroy_returns_everything);
+    RUN(poison_catches_use_after_free);
+    RUN(shared_heap_objects_cross);
+    RUN(concurrent_double_frees);
+    RUN(heap_per_thread);
+    return harness_summary();
+}

@@ -1,0 +1,471 @@
+/* test_pool.c - the pool allocator and the per-thread table (pool.c):
+ * caches, flush, cap, every bad input and bad free (fast and slow paths),
+ * many pools at once, thread exit, 10,000 short-lived threads, reuse of a
+ * destroyed pool's id, objects crossing threads, concurrent double frees. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "mempool/explicit.h"
+#include "xalloc.h"
+
+#ifdef MP_SANITIZE
+#define SCALE 10
+#else
+#define SCALE 1
+#endif
+
+enum { T = 8 };
+
+static int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static mp_pool_stats_t stats_of(mp_pool_t *p) {
+    mp_pool_stats_t st;
+    memset(&st, 0xff, sizeof st);
+    CHECK_EQ(mp_pool_stats(p, &st), MP_OK);
+    return st;
+}
+
+TEST(create_and_basic_use) {
+    static const size_t sizes[] = { 1, 16, 24, 64, 100, 256, 4096, 10000, 1 << 20 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        for (unsigned flags = 0; flags <= MP_FLAG_CACHELINE; flags++) {
+            mp_pool_t *p = mp_pool_create(sizes[k], 0, 50, 0, flags);
+            REQUIRE(p != NULL);
+            size_t align = flags ? 64 : 16, n = 60;
+            void *o[60];
+            for (size_t i = 0; i < n; i++) {
+                o[i] = mp_pool_alloc(p);
+                REQUIRE(o[i] != NULL);
+                CHECK_EQ((uintptr_t)o[i] & (align - 1), 0);
+                harness_fill(o[i], sizes[k], (uintptr_t)o[i]);
+            }
+            qsort(o, n, sizeof *o, cmp_ptr);
+            for (size_t i = 1; i < n; i++) CHECK((uintptr_t)o[i] - (uintptr_t)o[i - 1] >= sizes[k]);
+            for (size_t i = 0; i < n; i++) CHECK(harness_verify(o[i], sizes[k], (uintptr_t)o[i]) == (size_t)-1);
+            mp_pool_stats_t st = stats_of(p);
+            CHECK_EQ(st.allocated, n);
+            CHECK_EQ(st.capacity, st.allocated + st.free);
+            CHECK_GE(st.obj_size, sizes[k]);
+            CHECK_EQ(st.threads, 1);
+            for (size_t i = 0; i < n; i++) CHECK_EQ(mp_pool_free(p, o[i]), MP_OK);
+            st = stats_of(p);
+            CHECK_EQ(st.allocated, 0);
+            CHECK_GT(st.cached, 0);
+            CHECK_EQ(mp_pool_flush(p), MP_OK);
+            st = stats_of(p);
+            CHECK_EQ(st.cached, 0);
+            CHECK_EQ(st.allocated, 0);
+            mp_pool_destroy(p);
+        }
+    }
+}
+
+TEST(bad_create_and_null_pool) {
+    CHECK(mp_pool_create(0, 0, 0, 0, 0) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    errno = 0;
+    CHECK(mp_pool_create(((size_t)16 << 20) + 1, 0, 0, 0, 0) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(mp_pool_create(64, 65537, 0, 0, 0) == NULL);
+    CHECK(mp_pool_create(64, 0, 0, 0, 0x80) == NULL);
+    CHECK(mp_pool_create(64, 0, 10, 9, 0) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    errno = 0;
+    CHECK(mp_pool_create(64, 0, SIZE_MAX / 2, 0, 0) == NULL);   /* fails at once */
+    CHECK_EQ(errno, ENOMEM);
+    errno = 0;
+    CHECK(mp_pool_alloc(NULL) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    int x;
+    CHECK_EQ(mp_pool_free(NULL, &x), MP_EINVAL);
+    CHECK_EQ(mp_pool_flush(NULL), MP_EINVAL);
+    mp_pool_stats_t st;
+    CHECK_EQ(mp_pool_stats(NULL, &st), MP_EINVAL);
+    mp_pool_destroy(NULL);
+}
+
+TEST(cache_size_one_and_cap) {
+    mp_pool_t *p = mp_pool_create(40, 1, 0, 70, 0);
+    REQUIRE(p != NULL);
+    void *o[70];
+    for (int i = 0; i < 70; i++) {
+        o[i] = mp_pool_alloc(p);
+        REQUIRE(o[i] != NULL);
+    }
+    errno = 0;
+    CHECK(mp_pool_alloc(p) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK_EQ(mp_last_error(), MP_ELIMIT);
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.capacity, 70);
+    CHECK_EQ(st.allocated, 70);
+    CHECK_EQ(st.errors.limit, 1);
+    for (int i = 0; i < 70; i++) CHECK_EQ(mp_pool_free(p, o[i]), MP_OK);
+    st = stats_of(p);
+    CHECK_EQ(st.allocated, 0);
+    CHECK_LE(st.cached, 1);
+    for (int i = 0; i < 70; i++) CHECK((o[i] = mp_pool_alloc(p)) != NULL);
+    for (int i = 0; i < 70; i++) CHECK_EQ(mp_pool_free(p, o[i]), MP_OK);
+    mp_pool_destroy(p);
+}
+
+static int global_obj[64];
+
+/* Bad frees from the fast path (a chunk the cache knows) and the slow path. */
+TEST(bad_frees_refused_and_counted) {
+    mp_pool_t *p = mp_pool_create(64, 0, 100, 0, 0);
+    mp_pool_t *q = mp_pool_create(64, 0, 100, 0, 0);
+    mp_slab_t *s = mp_slab_create(64, 10, 0, 0);
+    REQUIRE(p && q && s);
+    void *a = mp_pool_alloc(p), *b = mp_pool_alloc(p), *c = mp_pool_alloc(p);
+    void *qa = mp_pool_alloc(q), *sa = mp_slab_alloc(s);
+    void *small = mp_malloc(64), *large = mp_malloc(600000);
+    int stack_obj;
+    REQUIRE(a && b && c && qa && sa && small && large);
+    CHECK_EQ(mp_pool_free(p, c), MP_OK);            /* the cache now knows the chunk */
+
+    CHECK_EQ(mp_pool_free(p, NULL), MP_EINVAL);
+    CHECK_EQ(mp_pool_free(p, (char *)a + 1), MP_EINTERIOR);
+    CHECK_EQ(mp_pool_free(p, (char *)a + 16), MP_EINTERIOR);
+    CHECK_EQ(mp_pool_free(p, (char *)a + 32), MP_EINTERIOR);
+    uintptr_t chunk = (uintptr_t)a & ~(uintptr_t)((64 << 10) - 1);
+    CHECK_EQ(mp_pool_free(p, (void *)chunk), MP_EINTERIOR);
+    CHECK_EQ(mp_pool_free(p, (void *)(chunk + (62 << 10))), MP_EINTERIOR); /* not carved */
+    CHECK_EQ(mp_pool_free(p, qa), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, sa), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, small), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, large), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, &stack_obj), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, global_obj), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, c), MP_EDOUBLEFREE);   /* fast path */
+    CHECK_EQ(mp_pool_free(p, (void *)a), MP_OK);
+    CHECK_EQ(mp_pool_free(p, (void *)a), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_pool_free(q, a), MP_EFOREIGN);
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.errors.double_free, 2);
+    CHECK_EQ(st.errors.interior, 5);
+    CHECK_EQ(st.errors.foreign, 6);
+    CHECK_EQ(st.errors.bad_request, 1);
+    CHECK_EQ(st.allocated, 1);
+    CHECK_EQ(mp_pool_free(p, b), MP_OK);
+    CHECK_EQ(stats_of(p).allocated, 0);
+    CHECK_EQ(mp_pool_free(q, qa), MP_OK);
+    mp_slab_free(s, sa);
+    mp_free(small);
+    mp_free(large);
+    mp_pool_destroy(p);
+    mp_pool_destroy(q);
+    mp_slab_destroy(s);
+}
+
+TEST(poison_catches_use_after_free) {
+    mp_pool_t *p = mp_pool_create(48, 0, 10, 0, MP_FLAG_POISON);
+    REQUIRE(p != NULL);
+    volatile unsigned char *a = launder_ptr(mp_pool_alloc(p));
+    REQUIRE(a != NULL);
+    memset((void *)a, 0, 48);
+    CHECK_EQ(mp_pool_free(p, (void *)a), MP_OK);
+    CHECK_EQ(a[47], MP_XPOISON_BYTE);
+    a[0] = 1;                                   /* use after free */
+    CHECK(mp_pool_alloc(p) == a);               /* LIFO cache */
+    CHECK_EQ(stats_of(p).errors.poisoned, 1);
+    CHECK_EQ(mp_pool_free(p, (void *)a), MP_OK);
+    CHECK_EQ(mp_pool_free(p, (void *)a), MP_EDOUBLEFREE);
+    CHECK(mp_pool_alloc(p) == a);
+    CHECK_EQ(stats_of(p).errors.poisoned, 1);
+    mp_pool_destroy(p);
+}
+
+/* ---- many pools, each with its own per-thread state ------------------------- */
+enum { NPOOLS = 300 };
+
+static void *many_pools_worker(void *v) {
+    mp_pool_t **pools = v;
+    void *held[NPOOLS];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < NPOOLS; i++) {
+            held[i] = mp_pool_alloc(pools[i]);
+            CHECK(held[i] != NULL);
+            if (held[i]) *(int *)held[i] = i;
+        }
+        for (int i = 0; i < NPOOLS; i++) {
+            if (!held[i]) continue;
+            CHECK_EQ(*(int *)held[i], i);
+            CHECK_EQ(mp_pool_free(pools[(i + 1) % NPOOLS], held[i]), MP_EFOREIGN);
+            CHECK_EQ(mp_pool_free(pools[i], held[i]), MP_OK);
+        }
+    }
+    return NULL;
+}
+
+TEST(many_pools_at_once) {
+    mp_pool_t **pools = calloc(NPOOLS, sizeof *pools);
+    for (int i = 0; i < NPOOLS; i++) {
+        pools[i] = mp_pool_create(16 + (size_t)(i % 7) * 16, 8, 0, 0, 0);
+        REQUIRE(pools[i] != NULL);
+    }
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, many_pools_worker, pools);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < NPOOLS; i++) {
+        mp_pool_stats_t st = stats_of(pools[i]);
+        CHECK_EQ(st.allocated, 0);
+        CHECK_EQ(st.threads, 0);              /* caches went back at thread exit */
+        CHECK_EQ(st.cached, 0);
+        mp_pool_destroy(pools[i]);
+    }
+    free(pools);
+}
+
+/* ---- thread exit returns the cache ---------------------------------------------- */
+static void *exit_worker(void *v) {
+    mp_pool_t *p = v;
+    void *o[100];
+    for (int i = 0; i < 100; i++) o[i] = mp_pool_alloc(p);
+    for (int i = 0; i < 100; i++) mp_pool_free(p, o[i]);
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.threads, 1);
+    CHECK_GT(st.cached, 0);
+    return NULL;
+}
+
+TEST(thread_exit_returns_cache) {
+    mp_pool_t *p = mp_pool_create(32, 0, 0, 0, 0);
+    REQUIRE(p != NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, exit_worker, p);
+    pthread_join(t, NULL);
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.threads, 0);
+    CHECK_EQ(st.cached, 0);
+    CHECK_EQ(st.allocated, 0);
+    CHECK_GE(st.free, 100);
+    mp_pool_destroy(p);
+}
+
+/* ---- 10,000 short-lived threads ---------------------------------------------------- */
+struct churn {
+    mp_pool_t *p;
+    void *_Atomic handoff;          /* an object left for the next thread */
+};
+
+static void *churn_thread(void *v) {
+    struct churn *ch = v;
+    void *o[16];
+    for (int i = 0; i < 16; i++) {
+        o[i] = mp_pool_alloc(ch->p);
+        CHECK(o[i] != NULL);
+    }
+    for (int i = 1; i < 16; i++) CHECK_EQ(mp_pool_free(ch->p, o[i]), MP_OK);
+    void *prev = atomic_exchange(&ch->handoff, o[0]);      /* crosses threads */
+    if (prev) CHECK_EQ(mp_pool_free(ch->p, prev), MP_OK);
+    return NULL;
+}
+
+TEST(ten_thousand_threads_leave_no_leak) {
+    struct churn ch = { .p = mp_pool_create(64, 0, 0, 0, 0) };
+    REQUIRE(ch.p != NULL);
+    mp_stats_t before, after;
+    /* 1,000 threads first, so that lazily made structures exist before
+     * counting; then 10,000 */
+    for (int round = 0; round < 2; round++) {
+        int total = round == 0 ? 1000 : 10000;
+        if (round == 1) mp_stats_get(&before);
+        for (int done = 0; done < total && !TEST_FAILED(); done += 8) {
+            pthread_t th[8];
+            for (int i = 0; i < 8; i++) REQUIRE(pthread_create(&th[i], NULL, churn_thread, &ch) == 0);
+            for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+        }
+    }
+    mp_stats_get(&after);
+    mp_pool_stats_t st = stats_of(ch.p);
+    CHECK_EQ(st.threads, 0);
+    CHECK_EQ(st.cached, 0);
+    CHECK_EQ(st.allocated, 1);              /* the last handoff */
+    CHECK_LE(st.capacity, 16 * 1024);       /* objects were reused, not leaked */
+    /* per-thread tables and caches were freed: mempool's own use is flat */
+    CHECK_MSG(after.in_use <= before.in_use + (1 << 20), "in_use %zu -> %zu", before.in_use,
+              after.in_use);
+    CHECK_EQ(mp_pool_free(ch.p, atomic_load(&ch.handoff)), MP_OK);
+    mp_pool_destroy(ch.p);
+}
+
+/* ---- a destroyed pool's id reused while a thread still has its entry ----------------- */
+struct helper {
+    pthread_barrier_t go, done;
+    mp_pool_t *_Atomic pool;
+    void *_Atomic got;
+    _Atomic int quit;
+};
+
+static void *helper_thread(void *v) {
+    struct helper *h = v;
+    for (;;) {
+        pthread_barrier_wait(&h->go);
+        if (atomic_load(&h->quit)) break;
+        mp_pool_t *p = atomic_load(&h->pool);
+        void *o = mp_pool_alloc(p);
+        atomic_store(&h->got, o);
+        CHECK_EQ(mp_pool_free(p, o), MP_OK);   /* stays in this thread's cache */
+        pthread_barrier_wait(&h->done);
+    }
+    return NULL;
+}
+
+TEST(destroyed_pool_id_reused) {
+    struct helper h = { 0 };
+    pthread_barrier_init(&h.go, NULL, 2);
+    pthread_barrier_init(&h.done, NULL, 2);
+    pthread_t t;
+    pthread_create(&t, NULL, helper_thread, &h);
+    for (int i = 0; i < 50; i++) {
+        mp_pool_t *p = mp_pool_create(32 + (size_t)(i % 3) * 32, 0, 0, 0, 0);
+        REQUIRE(p != NULL);
+        atomic_store(&h.pool, p);
+        pthread_barrier_wait(&h.go);
+        pthread_barrier_wait(&h.done);
+        void *o = atomic_load(&h.got);
+        CHECK(o != NULL);
+        mp_pool_stats_t st = stats_of(p);
+        CHECK_EQ(st.allocated, 0);
+        CHECK_EQ(st.threads, 1);
+        /* the object sits in the helper's cache: it is free, not ours */
+        CHECK_EQ(mp_pool_free(p, o), MP_EDOUBLEFREE);
+        mp_pool_destroy(p);              /* the helper keeps a stale entry */
+    }
+    atomic_store(&h.quit, 1);
+    pthread_barrier_wait(&h.go);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&h.go);
+    pthread_barrier_destroy(&h.done);
+}
+
+/* ---- objects crossing threads ----------------------------------------------------------- */
+struct share {
+    mp_pool_t *p;
+    void *_Atomic *ring;
+    size_t ring_len;
+    int iters;
+};
+
+static void *cross_worker(void *v) {
+    struct share *sh = v;
+    uint64_t rng = (uint64_t)pthread_self() | 1;
+    for (int i = 0; i < sh->iters && !TEST_FAILED(); i++) {
+        uint64_t *o = mp_pool_alloc(sh->p);
+        if (o == NULL) {
+            CHECK(o != NULL);
+            break;
+        }
+        o[0] = (uintptr_t)o;
+        o[3] = ~(uintptr_t)o;
+        size_t k = harness_rand(&rng) % sh->ring_len;
+        uint64_t *q = atomic_exchange(&sh->ring[k], (void *)o);
+        if (q) {
+            CHECK_EQ(q[0], (uintptr_t)q);
+            CHECK_EQ(q[3], ~(uintptr_t)q);
+            CHECK_EQ(mp_pool_free(sh->p, q), MP_OK);
+        }
+        if (i % 4096 == 0) mp_pool_flush(sh->p);
+    }
+    return NULL;
+}
+
+TEST(threads_objects_cross) {
+    struct share sh = { .ring_len = 256, .iters = 300000 / SCALE };
+    sh.p = mp_pool_create(32, 32, 0, 0, 0);
+    REQUIRE(sh.p != NULL);
+    sh.ring = calloc(sh.ring_len, sizeof *sh.ring);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, cross_worker, &sh);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (size_t k = 0; k < sh.ring_len; k++)
+        if (sh.ring[k]) CHECK_EQ(mp_pool_free(sh.p, sh.ring[k]), MP_OK);
+    mp_pool_stats_t st = stats_of(sh.p);
+    CHECK_EQ(st.allocated, 0);
+    CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
+    free(sh.ring);
+    mp_pool_destroy(sh.p);
+}
+
+/* ---- concurrent double frees: exactly one free wins --------------------------------------- */
+static pthread_barrier_t bar;
+
+struct dfree {
+    mp_pool_t *p;
+    void **objs;
+    int n, rounds;
+    _Atomic long ok, dbl, other;
+};
+
+static void *dfree_worker(void *v) {
+    struct dfree *d = v;
+    for (int r = 0; r < d->rounds; r++) {
+        pthread_barrier_wait(&bar);
+        for (int i = 0; i < d->n; i++) {
+            int rc = mp_pool_free(d->p, d->objs[i]);
+            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
+            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
+            else atomic_fetch_add(&d->other, 1);
+        }
+        mp_pool_flush(d->p);               /* let the main thread have them back */
+        pthread_barrier_wait(&bar);
+    }
+    return NULL;
+}
+
+TEST(concurrent_double_frees) {
+    struct dfree d = { .n = 200, .rounds = 200 / SCALE };
+    d.p = mp_pool_create(64, 0, 0, 0, 0);
+    REQUIRE(d.p != NULL);
+    d.objs = calloc((size_t)d.n, sizeof *d.objs);
+    pthread_barrier_init(&bar, NULL, T + 1);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, dfree_worker, &d);
+    for (int r = 0; r < d.rounds; r++) {
+        for (int i = 0; i < d.n; i++) d.objs[i] = mp_pool_alloc(d.p);
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+        CHECK_EQ(stats_of(d.p).allocated, 0);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    long total = (long)d.n * d.rounds;
+    CHECK_EQ(d.ok, total);
+    CHECK_EQ(d.dbl, total * (T - 1));
+    CHECK_EQ(d.other, 0);
+    mp_pool_stats_t st = stats_of(d.p);
+    CHECK_EQ(st.allocated, 0);
+    CHECK_EQ(st.errors.double_free, (uint64_t)(total * (T - 1)));
+    /* nothing was duplicated: every object comes back once */
+    size_t n = st.capacity;
+    void **o = calloc(n, sizeof *o);
+    for (size_t i = 0; i < n; i++) CHECK((o[i] = mp_pool_alloc(d.p)) != NULL);
+    qsort(o, n, sizeof *o, cmp_ptr);
+    for (size_t i = 1; i < n; i++) CHECK(o[i] != o[i - 1]);
+    for (size_t i = 0; i < n; i++) mp_pool_free(d.p, o[i]);
+    free(o);
+    free(d.objs);
+    mp_pool_destroy(d.p);
+}
+
+int main(void) {
+    RUN(create_and_basic_use);
+    RUN(bad_create_and_null_pool);
+    RUN(cache_size_one_and_cap);
+    RUN(bad_frees_refused_and_counted);
+    RUN(poison_catches_use_after_free);
+    RUN(many_pools_at_once);
+    RUN(thread_exit_returns_cache);
+    RUN(ten_thousand_threads_leave_no_leak);
+    RUN(destroyed_pool_id_reused);
+    RUN(threads_objects_cross);
+    RUN(concurrent_double_frees);
+    return harness_summary();
+}

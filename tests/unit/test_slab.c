@@ -1,0 +1,436 @@
+/* test_slab.c - the slab allocator (slab.c): layout, growth, cap, every bad
+ * input and bad free, stats, poisoning, and threads (objects crossing
+ * threads, concurrent double frees, the lock-free list under pressure). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "mempool/explicit.h"
+#include "xalloc.h"
+
+#ifdef MP_SANITIZE
+#define SCALE 10              /* a tenth of the work under the sanitizers */
+#else
+#define SCALE 1
+#endif
+
+static int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static mp_slab_stats_t stats_of(mp_slab_t *s) {
+    mp_slab_stats_t st;
+    memset(&st, 0xff, sizeof st);
+    CHECK_EQ(mp_slab_stats(s, &st), MP_OK);
+    return st;
+}
+
+/* n objects: distinct, aligned, at least `size` apart, writable. */
+static void check_objects(void **p, size_t n, size_t size, size_t align) {
+    for (size_t i = 0; i < n; i++) {
+        CHECK_MSG(((uintptr_t)p[i] & (align - 1)) == 0, "%p not aligned to %zu", p[i], align);
+        harness_fill(p[i], size, (uintptr_t)p[i]);
+    }
+    void **q = malloc(n * sizeof *q);
+    memcpy(q, p, n * sizeof *q);
+    qsort(q, n, sizeof *q, cmp_ptr);
+    for (size_t i = 1; i < n; i++)
+        CHECK_MSG((uintptr_t)q[i] - (uintptr_t)q[i - 1] >= size, "%p and %p overlap", q[i - 1], q[i]);
+    free(q);
+    for (size_t i = 0; i < n; i++)
+        CHECK_MSG(harness_verify(p[i], size, (uintptr_t)p[i]) == (size_t)-1, "%p damaged", p[i]);
+}
+
+TEST(create_sizes_and_alignment) {
+    static const size_t sizes[] = { 1, 8, 15, 16, 17, 48, 64, 100, 256, 1000, 4096, 5000,
+                                    65536, 1 << 20, 16 << 20 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        for (unsigned flags = 0; flags <= MP_FLAG_CACHELINE; flags++) {
+            size_t sz = sizes[k];
+            mp_slab_t *s = mp_slab_create(sz, 3, 0, flags);
+            REQUIRE(s != NULL);
+            mp_slab_stats_t st = stats_of(s);
+            size_t align = flags & MP_FLAG_CACHELINE ? 64 : 16;
+            CHECK_EQ(st.used, 0);
+            CHECK_GE(st.capacity, 3);
+            CHECK_EQ(st.free, st.capacity);
+            CHECK_GE(st.obj_size, sz);
+            CHECK_EQ(st.obj_size % align, 0);
+            size_t n = sz >= (1 << 20) ? 9 : 40;
+            void *p[40];
+            for (size_t i = 0; i < n; i++) {
+                p[i] = mp_slab_alloc(s);
+                REQUIRE(p[i] != NULL);
+            }
+            check_objects(p, n, sz, align);
+            st = stats_of(s);
+            CHECK_EQ(st.used, n);
+            for (size_t i = 0; i < n; i++) CHECK_EQ(mp_slab_free(s, p[i]), MP_OK);
+            st = stats_of(s);
+            CHECK_EQ(st.used, 0);
+            CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
+            mp_slab_destroy(s);
+        }
+    }
+}
+
+TEST(bad_create) {
+    errno = 0;
+    CHECK(mp_slab_create(0, 10, 0, 0) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    errno = 0;
+    CHECK(mp_slab_create(((size_t)16 << 20) + 1, 10, 0, 0) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(mp_slab_create(SIZE_MAX, 10, 0, 0) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    CHECK(mp_slab_create(64, 10, 0, 0x100) == NULL);      /* unknown flag */
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    CHECK(mp_slab_create(64, 10, 5, 0) == NULL);          /* initial > max */
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    errno = 0;
+    CHECK(mp_slab_create(64, SIZE_MAX / 2, 0, 0) == NULL); /* cannot hold that many */
+    CHECK_EQ(errno, ENOMEM);
+}
+
+TEST(null_slab) {
+    errno = 0;
+    CHECK(mp_slab_alloc(NULL) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    int x;
+    CHECK_EQ(mp_slab_free(NULL, &x), MP_EINVAL);
+    mp_slab_stats_t st;
+    CHECK_EQ(mp_slab_stats(NULL, &st), MP_EINVAL);
+    mp_slab_destroy(NULL);
+    mp_slab_t *s = mp_slab_create(32, 0, 0, 0);
+    REQUIRE(s != NULL);
+    CHECK_EQ(mp_slab_stats(s, NULL), MP_EINVAL);
+    mp_slab_destroy(s);
+}
+
+TEST(grows_on_demand) {
+    mp_slab_t *s = mp_slab_create(48, 10, 0, 0);
+    REQUIRE(s != NULL);
+    size_t n = 200000 / SCALE;
+    void **p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = mp_slab_alloc(s);
+        REQUIRE(p[i] != NULL);
+        *(size_t *)p[i] = i;
+    }
+    qsort(p, n, sizeof *p, cmp_ptr);
+    for (size_t i = 1; i < n; i++) CHECK((uintptr_t)p[i] - (uintptr_t)p[i - 1] >= 48);
+    mp_slab_stats_t st = stats_of(s);
+    CHECK_EQ(st.used, n);
+    CHECK_GE(st.capacity, n);
+    CHECK_GT(st.chunks, 1);
+    CHECK_EQ(st.bytes % (64 << 10), 0);
+    for (size_t i = 0; i < n; i++) CHECK_EQ(mp_slab_free(s, p[i]), MP_OK);
+    CHECK_EQ(stats_of(s).used, 0);
+    free(p);
+    mp_slab_destroy(s);
+}
+
+TEST(hard_cap) {
+    mp_slab_t *s = mp_slab_create(64, 0, 100, 0);
+    REQUIRE(s != NULL);
+    void *p[100];
+    for (int i = 0; i < 100; i++) {
+        p[i] = mp_slab_alloc(s);
+        REQUIRE(p[i] != NULL);
+    }
+    errno = 0;
+    CHECK(mp_slab_alloc(s) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+    CHECK_EQ(mp_last_error(), MP_ELIMIT);
+    mp_slab_stats_t st = stats_of(s);
+    CHECK_EQ(st.capacity, 100);
+    CHECK_EQ(st.used, 100);
+    CHECK_EQ(st.free, 0);
+    CHECK_EQ(st.errors.limit, 1);
+    CHECK_EQ(mp_slab_free(s, p[50]), MP_OK);
+    void *q = mp_slab_alloc(s);
+    CHECK(q == p[50]);
+    CHECK(mp_slab_alloc(s) == NULL);
+    for (int i = 0; i < 100; i++) CHECK_EQ(mp_slab_free(s, p[i]), MP_OK);
+    mp_slab_destroy(s);
+}
+
+static int global_obj[64];
+
+TEST(bad_frees_refused_and_counted) {
+    mp_slab_t *s = mp_slab_create(64, 100, 0, 0);
+    mp_slab_t *other = mp_slab_create(64, 100, 0, 0);
+    mp_pool_t *pool = mp_pool_create(64, 0, 10, 0, 0);
+    mp_heap_t *heap = mp_heap_create(0);
+    mp_arena_t *arena = mp_arena_create(0, 0);
+    REQUIRE(s && other && pool && heap && arena);
+    void *a = mp_slab_alloc(s), *b = mp_slab_alloc(s);
+    void *o = mp_slab_alloc(other);
+    void *po = mp_pool_alloc(pool), *ho = mp_heap_malloc(heap, 64), *ao = mp_arena_alloc(arena, 64);
+    void *small = mp_malloc(64), *large = mp_malloc(1 << 20);
+    REQUIRE(a && b && o && po && ho && ao && small && large);
+    int stack_obj;
+    uintptr_t chunk = (uintptr_t)a & ~(uintptr_t)((64 << 10) - 1);
+
+    CHECK_EQ(mp_slab_free(s, NULL), MP_EINVAL);
+    CHECK_EQ(mp_slab_free(s, (char *)a + 1), MP_EINTERIOR);
+    CHECK_EQ(mp_slab_free(s, (char *)a + 8), MP_EINTERIOR);
+    CHECK_EQ(mp_slab_free(s, (char *)a + 16), MP_EINTERIOR);
+    CHECK_EQ(mp_slab_free(s, (char *)a + 63), MP_EINTERIOR);
+    CHECK_EQ(mp_slab_free(s, (void *)chunk), MP_EINTERIOR);          /* the header */
+    CHECK_EQ(mp_slab_free(s, (void *)(chunk + 64)), MP_EINTERIOR);   /* state bytes */
+    CHECK_EQ(mp_slab_free(s, (void *)(chunk + (60 << 10))), MP_EINTERIOR); /* never carved */
+    CHECK_EQ(mp_slab_free(s, o), MP_EFOREIGN);                       /* another slab */
+    CHECK_EQ(mp_slab_free(s, po), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, ho), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, ao), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, small), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, large), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, &stack_obj), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, global_obj), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, (void *)(uintptr_t)0x10), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, (void *)~(uintptr_t)0xfff), MP_EFOREIGN);
+    CHECK_EQ(mp_last_error(), MP_EFOREIGN);
+    CHECK_EQ(mp_slab_free(s, a), MP_OK);
+    CHECK_EQ(mp_slab_free(s, a), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_last_error(), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_slab_free(other, a), MP_EFOREIGN);
+
+    mp_slab_stats_t st = stats_of(s);
+    CHECK_EQ(st.errors.double_free, 1);
+    CHECK_EQ(st.errors.foreign, 10);
+    CHECK_EQ(st.errors.interior, 7);
+    CHECK_EQ(st.errors.bad_request, 1);
+    CHECK_EQ(st.used, 1);                 /* b */
+    /* still intact: the same objects come and go */
+    void *c = mp_slab_alloc(s);
+    CHECK(c == a);
+    CHECK_EQ(mp_slab_free(s, b), MP_OK);
+    CHECK_EQ(mp_slab_free(s, c), MP_OK);
+    CHECK_EQ(stats_of(s).used, 0);
+    CHECK_EQ(stats_of(other).errors.foreign, 1);
+    CHECK_EQ(mp_slab_free(other, o), MP_OK);
+
+    mp_free(small);
+    mp_free(large);
+    mp_pool_free(pool, po);
+    mp_heap_free(heap, ho);
+    mp_slab_destroy(s);
+    mp_slab_destroy(other);
+    mp_pool_destroy(pool);
+    mp_heap_destroy(heap);
+    mp_arena_destroy(arena);
+}
+
+/* Objects from a destroyed slab are refused by a new one. */
+TEST(destroyed_slab_pointers_refused) {
+    mp_slab_t *s = mp_slab_create(128, 10, 0, 0);
+    REQUIRE(s != NULL);
+    void *a = mp_slab_alloc(s);
+    mp_slab_destroy(s);
+    mp_slab_t *t = mp_slab_create(256, 10, 0, 0);
+    REQUIRE(t != NULL);
+    int r = mp_slab_free(t, a);
+    CHECK(r == MP_EFOREIGN || r == MP_EINTERIOR);
+    mp_slab_destroy(t);
+}
+
+TEST(poison_catches_use_after_free) {
+    mp_slab_t *s = mp_slab_create(64, 10, 0, MP_FLAG_POISON);
+    REQUIRE(s != NULL);
+    volatile unsigned char *p = launder_ptr(mp_slab_alloc(s));
+    REQUIRE(p != NULL);
+    memset((void *)p, 1, 64);
+    CHECK_EQ(mp_slab_free(s, (void *)p), MP_OK);
+    CHECK_EQ(p[10], MP_XPOISON_BYTE);
+    p[10] = 7;                              /* use after free */
+    void *q = mp_slab_alloc(s);             /* LIFO: the same object */
+    CHECK(q == p);
+    CHECK_EQ(stats_of(s).errors.poisoned, 1);
+    /* an untouched freed object passes */
+    CHECK_EQ(mp_slab_free(s, q), MP_OK);
+    void *r = mp_slab_alloc(s);
+    CHECK(r == q);
+    CHECK_EQ(stats_of(s).errors.poisoned, 1);
+    mp_slab_free(s, r);
+    mp_slab_destroy(s);
+}
+
+/* ---- threads ------------------------------------------------------------------ */
+enum { T = 8 };
+static pthread_barrier_t bar;
+
+struct share {
+    mp_slab_t *s;
+    void *_Atomic *ring;     /* objects handed between threads */
+    size_t ring_len;
+    int iters;
+    _Atomic long ok, refused;
+};
+
+/* Allocate, stamp, swap with a random ring slot (the object crosses to
+ * whichever thread swaps it out), check the stamp of what comes out, free. */
+static void *cross_worker(void *v) {
+    struct share *sh = v;
+    uint64_t rng = (uint64_t)pthread_self() | 1;
+    for (int i = 0; i < sh->iters && !TEST_FAILED(); i++) {
+        uint64_t *p = mp_slab_alloc(sh->s);
+        if (p == NULL) {
+            CHECK(p != NULL);
+            break;
+        }
+        p[0] = (uintptr_t)p ^ 0x5a5a5a5a;
+        p[7] = (uintptr_t)p;
+        size_t k = harness_rand(&rng) % sh->ring_len;
+        uint64_t *q = atomic_exchange(&sh->ring[k], (void *)p);
+        if (q) {
+            CHECK_EQ(q[0], (uintptr_t)q ^ 0x5a5a5a5a);
+            CHECK_EQ(q[7], (uintptr_t)q);
+            CHECK_EQ(mp_slab_free(sh->s, q), MP_OK);
+        }
+    }
+    return NULL;
+}
+
+TEST(threads_objects_cross) {
+    struct share sh = { .ring_len = 64, .iters = 200000 / SCALE };
+    sh.s = mp_slab_create(64, 0, 0, 0);
+    REQUIRE(sh.s != NULL);
+    sh.ring = calloc(sh.ring_len, sizeof *sh.ring);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, cross_worker, &sh);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    size_t left = 0;
+    for (size_t k = 0; k < sh.ring_len; k++)
+        if (sh.ring[k]) {
+            left++;
+            CHECK_EQ(mp_slab_free(sh.s, sh.ring[k]), MP_OK);
+        }
+    mp_slab_stats_t st = stats_of(sh.s);
+    CHECK_EQ(st.used, 0);
+    CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
+    free(sh.ring);
+    mp_slab_destroy(sh.s);
+}
+
+/* Every thread frees every object of a round at once: each object must be
+ * freed exactly once, the others refused as double frees. */
+struct dfree {
+    mp_slab_t *s;
+    void **objs;
+    int n, rounds;
+    _Atomic long ok, dbl, other;
+};
+
+static void *dfree_worker(void *v) {
+    struct dfree *d = v;
+    for (int r = 0; r < d->rounds; r++) {
+        pthread_barrier_wait(&bar);       /* objects ready */
+        for (int i = 0; i < d->n; i++) {
+            int rc = mp_slab_free(d->s, d->objs[i]);
+            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
+            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
+            else atomic_fetch_add(&d->other, 1);
+        }
+        pthread_barrier_wait(&bar);       /* round done */
+    }
+    return NULL;
+}
+
+TEST(concurrent_double_frees) {
+    struct dfree d = { .n = 256, .rounds = 200 / SCALE };
+    d.s = mp_slab_create(32, 256, 0, 0);
+    REQUIRE(d.s != NULL);
+    d.objs = calloc((size_t)d.n, sizeof *d.objs);
+    pthread_barrier_init(&bar, NULL, T + 1);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, dfree_worker, &d);
+    for (int r = 0; r < d.rounds; r++) {
+        for (int i = 0; i < d.n; i++) d.objs[i] = mp_slab_alloc(d.s);
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+        CHECK_EQ(stats_of(d.s).used, 0);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+    long total = (long)d.n * d.rounds;
+    CHECK_EQ(d.ok, total);
+    CHECK_EQ(d.dbl, total * (T - 1));
+    CHECK_EQ(d.other, 0);
+    mp_slab_stats_t st = stats_of(d.s);
+    CHECK_EQ(st.errors.double_free, (uint64_t)(total * (T - 1)));
+    /* the list is intact: all objects come back, once each */
+    void **p = calloc((size_t)d.n, sizeof *p);
+    for (int i = 0; i < d.n; i++) p[i] = mp_slab_alloc(d.s);
+    qsort(p, (size_t)d.n, sizeof *p, cmp_ptr);
+    for (int i = 1; i < d.n; i++) CHECK(p[i] != p[i - 1]);
+    for (int i = 0; i < d.n; i++) CHECK_EQ(mp_slab_free(d.s, p[i]), MP_OK);
+    free(p);
+    free(d.objs);
+    mp_slab_destroy(d.s);
+}
+
+/* ABA pressure: a small slab, many threads popping and pushing; an object
+ * handed to two threads at once would show a foreign owner mark. */
+static void *aba_worker(void *v) {
+    mp_slab_t *s = v;
+    uintptr_t me = (uintptr_t)pthread_self();
+    void *held[3];
+    for (int i = 0; i < 300000 / SCALE && !TEST_FAILED(); i++) {
+        int k = 1 + i % 3;
+        for (int j = 0; j < k; j++) {
+            held[j] = mp_slab_alloc(s);
+            if (held[j] == NULL) {
+                CHECK(held[j] != NULL);
+                return NULL;
+            }
+            *(_Atomic uintptr_t *)held[j] = me;
+        }
+        for (int j = 0; j < k; j++) {
+            CHECK_EQ(*(_Atomic uintptr_t *)held[j], me);
+            CHECK_EQ(mp_slab_free(s, held[j]), MP_OK);
+        }
+    }
+    return NULL;
+}
+
+TEST(lock_free_list_under_pressure) {
+    mp_slab_t *s = mp_slab_create(16, 0, 0, 0);
+    REQUIRE(s != NULL);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, aba_worker, s);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    mp_slab_stats_t st = stats_of(s);
+    CHECK_EQ(st.used, 0);
+    CHECK_LE(st.capacity, 64 * 1024);     /* no runaway growth */
+    mp_slab_destroy(s);
+}
+
+TEST(strerror_names_every_code) {
+    for (int c = MP_EINTERIOR; c <= MP_OK; c++) {
+        const char *m = mp_strerror(c);
+        CHECK(m != NULL && strcmp(m, "unknown error") != 0);
+    }
+    CHECK(strcmp(mp_strerror(12345), "unknown error") == 0);
+    CHECK(strcmp(mp_strerror(MP_EDOUBLEFREE), "double free") == 0);
+}
+
+int main(void) {
+    RUN(create_sizes_and_alignment);
+    RUN(bad_create);
+    RUN(null_slab);
+    RUN(grows_on_demand);
+    RUN(hard_cap);
+    RUN(bad_frees_refused_and_counted);
+    RUN(destroyed_slab_pointers_refused);
+    RUN(poison_catches_use_after_free);
+    RUN(threads_objects_cross);
+    RUN(concurrent_double_frees);
+    RUN(lock_free_list_under_pressure);
+    RUN(strerror_names_every_code);
+    return harness_summary();
+}
