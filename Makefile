@@ -133,7 +133,7 @@ $(BUILD)/bin/tb: tools/tb.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(WARN) $< -o $@ -lpthread -lm
 
-$(BUILD)/bin/%: bench/%.c bench/bench_common.h
+$(BUILD)/bin/%: bench/%.c bench/bench_common.h bench/x_common.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -Iinclude $< -o $@ -lpthread -lm -ldl
 

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <mempool/explicit.h>
+#define X_NAME "x_arena"
+#include "x_common.h"
 
 static __typeof__(&mp_arena_create) arena_create_fn;
 static __typeof__(&mp_arena_alloc) arena_alloc_fn;
@@ -36,48 +38,16 @@ static __typeof__(&mp_heap_destroy) heap_destroy_fn;
 static __typeof__(&mp_malloc) mp_malloc_fn;
 static __typeof__(&mp_free) mp_free_fn;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void *sym(void *lib, const char *name) {
-    void *p = dlsym(lib, name);
-    if (p == NULL) {
-        fprintf(stderr, "x_arena: %s not found in mempool: %s\n", name, dlerror());
-        exit(2);
-    }
-    return p;
-}
-
 static void load_mempool(void) {
-    char buf[PATH_MAX];
-    const char *so = getenv("MEMPOOL_SO");
-    if (so == NULL) {
-        ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
-        if (n <= 0) {
-            fprintf(stderr, "x_arena: cannot find myself; set MEMPOOL_SO\n");
-            exit(2);
-        }
-        buf[n] = 0;
-        char *slash = strrchr(buf, '/');
-        strcpy(slash ? slash + 1 : buf, "../libmempool.so");
-        so = buf;
-    }
-    void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-        fprintf(stderr, "x_arena: %s\n", dlerror());
-        exit(2);
-    }
-    arena_create_fn = (__typeof__(arena_create_fn))sym(lib, "mp_arena_create");
-    arena_alloc_fn = (__typeof__(arena_alloc_fn))sym(lib, "mp_arena_alloc");
-    arena_reset_fn = (__typeof__(arena_reset_fn))sym(lib, "mp_arena_reset");
-    heap_create_fn = (__typeof__(heap_create_fn))sym(lib, "mp_heap_create");
-    heap_malloc_fn = (__typeof__(heap_malloc_fn))sym(lib, "mp_heap_malloc");
-    heap_destroy_fn = (__typeof__(heap_destroy_fn))sym(lib, "mp_heap_destroy");
-    mp_malloc_fn = (__typeof__(mp_malloc_fn))sym(lib, "mp_malloc");
-    mp_free_fn = (__typeof__(mp_free_fn))sym(lib, "mp_free");
+    void *lib = x_open_mempool();
+    X_LOAD(lib, arena_create_fn, "mp_arena_create");
+    X_LOAD(lib, arena_alloc_fn, "mp_arena_alloc");
+    X_LOAD(lib, arena_reset_fn, "mp_arena_reset");
+    X_LOAD(lib, heap_create_fn, "mp_heap_create");
+    X_LOAD(lib, heap_malloc_fn, "mp_heap_malloc");
+    X_LOAD(lib, heap_destroy_fn, "mp_heap_destroy");
+    X_LOAD(lib, mp_malloc_fn, "mp_malloc");
+    X_LOAD(lib, mp_free_fn, "mp_free");
 }
 
 struct node {
@@ -130,7 +100,7 @@ int main(int argc, char **argv) {
     struct node *head;
     double best = 1e300, total = 0;
     for (long r = -1; r < rounds; r++) {           /* round -1 warms up */
-        double t0 = now();
+        double t0 = x_now();
         switch (k) {
         case 0:
             BUILD(arena_alloc_fn(arena, sizes[i]));
@@ -160,7 +130,7 @@ int main(int argc, char **argv) {
             }
             break;
         }
-        double t = now() - t0;
+        double t = x_now() - t0;
         if (r >= 0) {
             total += t;
             if (t < best) best = t;

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <mempool/explicit.h>
+#define X_NAME "x_fixed"
+#include "x_common.h"
 
 enum { K_SLAB, K_POOL, K_MP, K_MALLOC };
 
@@ -47,48 +49,16 @@ static mp_slab_t *slab;
 static mp_pool_t *pool;
 static pthread_barrier_t start;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void *sym(void *lib, const char *name) {
-    void *p = dlsym(lib, name);
-    if (p == NULL) {
-        fprintf(stderr, "x_fixed: %s not found in mempool: %s\n", name, dlerror());
-        exit(2);
-    }
-    return p;
-}
-
 static void load_mempool(void) {
-    char buf[PATH_MAX];
-    const char *so = getenv("MEMPOOL_SO");
-    if (so == NULL) {
-        ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
-        if (n <= 0) {
-            fprintf(stderr, "x_fixed: cannot find myself; set MEMPOOL_SO\n");
-            exit(2);
-        }
-        buf[n] = 0;
-        char *slash = strrchr(buf, '/');
-        strcpy(slash ? slash + 1 : buf, "../libmempool.so");
-        so = buf;
-    }
-    void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-        fprintf(stderr, "x_fixed: %s\n", dlerror());
-        exit(2);
-    }
-    slab_create_fn = (__typeof__(slab_create_fn))sym(lib, "mp_slab_create");
-    slab_alloc_fn = (__typeof__(slab_alloc_fn))sym(lib, "mp_slab_alloc");
-    slab_free_fn = (__typeof__(slab_free_fn))sym(lib, "mp_slab_free");
-    pool_create_fn = (__typeof__(pool_create_fn))sym(lib, "mp_pool_create");
-    pool_alloc_fn = (__typeof__(pool_alloc_fn))sym(lib, "mp_pool_alloc");
-    pool_free_fn = (__typeof__(pool_free_fn))sym(lib, "mp_pool_free");
-    mp_malloc_fn = (__typeof__(mp_malloc_fn))sym(lib, "mp_malloc");
-    mp_free_fn = (__typeof__(mp_free_fn))sym(lib, "mp_free");
+    void *lib = x_open_mempool();
+    X_LOAD(lib, slab_create_fn, "mp_slab_create");
+    X_LOAD(lib, slab_alloc_fn, "mp_slab_alloc");
+    X_LOAD(lib, slab_free_fn, "mp_slab_free");
+    X_LOAD(lib, pool_create_fn, "mp_pool_create");
+    X_LOAD(lib, pool_alloc_fn, "mp_pool_alloc");
+    X_LOAD(lib, pool_free_fn, "mp_pool_free");
+    X_LOAD(lib, mp_malloc_fn, "mp_malloc");
+    X_LOAD(lib, mp_free_fn, "mp_free");
 }
 
 /* One pass of n pairs in batches; returns the number of refused frees. */
@@ -134,9 +104,9 @@ static void *worker(void *v) {
     }
     run(batch * 2000L, slot);                 /* warm the caches */
     pthread_barrier_wait(&start);
-    a->t0 = now();
+    a->t0 = x_now();
     a->bad = run(pairs, slot);
-    a->t1 = now();
+    a->t1 = x_now();
     free(slot);
     return NULL;
 }

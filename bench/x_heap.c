@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <mempool/explicit.h>
+#define X_NAME "x_heap"
+#include "x_common.h"
 
 static __typeof__(&mp_heap_create) heap_create_fn;
 static __typeof__(&mp_heap_malloc) heap_malloc_fn;
@@ -33,46 +35,14 @@ static __typeof__(&mp_heap_destroy) heap_destroy_fn;
 static __typeof__(&mp_malloc) mp_malloc_fn;
 static __typeof__(&mp_free) mp_free_fn;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void *sym(void *lib, const char *name) {
-    void *p = dlsym(lib, name);
-    if (p == NULL) {
-        fprintf(stderr, "x_heap: %s not found in mempool: %s\n", name, dlerror());
-        exit(2);
-    }
-    return p;
-}
-
 static void load_mempool(void) {
-    char buf[PATH_MAX];
-    const char *so = getenv("MEMPOOL_SO");
-    if (so == NULL) {
-        ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
-        if (n <= 0) {
-            fprintf(stderr, "x_heap: cannot find myself; set MEMPOOL_SO\n");
-            exit(2);
-        }
-        buf[n] = 0;
-        char *slash = strrchr(buf, '/');
-        strcpy(slash ? slash + 1 : buf, "../libmempool.so");
-        so = buf;
-    }
-    void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
-        fprintf(stderr, "x_heap: %s\n", dlerror());
-        exit(2);
-    }
-    heap_create_fn = (__typeof__(heap_create_fn))sym(lib, "mp_heap_create");
-    heap_malloc_fn = (__typeof__(heap_malloc_fn))sym(lib, "mp_heap_malloc");
-    heap_free_fn = (__typeof__(heap_free_fn))sym(lib, "mp_heap_free");
-    heap_destroy_fn = (__typeof__(heap_destroy_fn))sym(lib, "mp_heap_destroy");
-    mp_malloc_fn = (__typeof__(mp_malloc_fn))sym(lib, "mp_malloc");
-    mp_free_fn = (__typeof__(mp_free_fn))sym(lib, "mp_free");
+    void *lib = x_open_mempool();
+    X_LOAD(lib, heap_create_fn, "mp_heap_create");
+    X_LOAD(lib, heap_malloc_fn, "mp_heap_malloc");
+    X_LOAD(lib, heap_free_fn, "mp_heap_free");
+    X_LOAD(lib, heap_destroy_fn, "mp_heap_destroy");
+    X_LOAD(lib, mp_malloc_fn, "mp_malloc");
+    X_LOAD(lib, mp_free_fn, "mp_free");
 }
 
 int main(int argc, char **argv) {
@@ -102,7 +72,7 @@ int main(int argc, char **argv) {
     }
     mp_heap_t *h = m <= 1 ? heap_create_fn(0) : NULL;
     if (m <= 1 && h == NULL) return 1;
-    double t0 = now();
+    double t0 = x_now();
     for (long i = 0; i < n; i++) {
         void *p = m <= 1 ? heap_malloc_fn(h, sz[i]) : m == 2 ? mp_malloc_fn(sz[i]) : malloc(sz[i]);
         if (p == NULL) {
@@ -112,7 +82,7 @@ int main(int argc, char **argv) {
         *(volatile uint64_t *)p = (uint64_t)i;
         ptr[i] = p;
     }
-    double t1 = now();
+    double t1 = x_now();
     long bad = 0;
     switch (m) {
     case 0: heap_destroy_fn(h); break;
@@ -120,7 +90,7 @@ int main(int argc, char **argv) {
     case 2: for (long i = 0; i < n; i++) mp_free_fn(ptr[i]); break;
     default: for (long i = 0; i < n; i++) free(ptr[i]); break;
     }
-    double t2 = now();
+    double t2 = x_now();
     if (m == 1) heap_destroy_fn(h);
     if (bad) {
         fprintf(stderr, "x_heap: %ld frees refused\n", bad);
