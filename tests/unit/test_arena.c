@@ -3,29 +3,8 @@
  * stats, every bad input, poisoning, threads bumping at once, stale
  * per-thread regions after reset and after destroy. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-#include "harness.h"
-#include "mempool/explicit.h"
-#include "xalloc.h"
+#include "xtest.h"
 
-#ifdef MP_SANITIZE
-#define SCALE 10
-#else
-#define SCALE 1
-#endif
-
-struct range {
-    uintptr_t p;
-    size_t n;
-};
-
-static int cmp_range(const void *a, const void *b) {
-    uintptr_t x = ((const struct range *)a)->p, y = ((const struct range *)b)->p;
-    return x < y ? -1 : x > y;
-}
 
 static int overlaps(struct range *r, size_t n) {
     qsort(r, n, sizeof *r, cmp_range);
@@ -208,7 +187,7 @@ TEST(poison_catches_use_after_reset) {
 }
 
 /* ---- threads ------------------------------------------------------------------ */
-enum { T = 8, PER = 20000 };
+enum { PER = 20000 };
 
 struct targ {
     mp_arena_t *a;

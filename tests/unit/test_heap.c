@@ -3,31 +3,8 @@
  * memory, poisoning, one heap shared by threads (objects crossing,
  * concurrent double frees) and a heap per thread. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-#include "harness.h"
-#include "mempool/explicit.h"
-#include "xalloc.h"
+#include "xtest.h"
 
-#ifdef MP_SANITIZE
-#define SCALE 10
-#else
-#define SCALE 1
-#endif
-
-enum { T = 8 };
-
-struct range {
-    uintptr_t p;
-    size_t n;
-};
-
-static int cmp_range(const void *a, const void *b) {
-    uintptr_t x = ((const struct range *)a)->p, y = ((const struct range *)b)->p;
-    return x < y ? -1 : x > y;
-}
 
 static mp_heap_stats_t stats_of(mp_heap_t *h) {
     mp_heap_stats_t st;
@@ -304,56 +281,27 @@ TEST(shared_heap_objects_cross) {
     mp_heap_destroy(sh.h);                     /* frees what the ring holds */
 }
 
-static pthread_barrier_t bar;
-
-struct dfree {
-    mp_heap_t *h;
-    void **objs;
-    int n, rounds;
-    _Atomic long ok, dbl, other;
-};
-
-static void *dfree_worker(void *v) {
-    struct dfree *d = v;
-    for (int r = 0; r < d->rounds; r++) {
-        pthread_barrier_wait(&bar);
-        for (int i = 0; i < d->n; i++) {
-            int rc = mp_heap_free(d->h, d->objs[i]);
-            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
-            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
-            else atomic_fetch_add(&d->other, 1);
-        }
-        pthread_barrier_wait(&bar);
-    }
-    return NULL;
+static int heap_free_fn(void *a, void *p) { return mp_heap_free(a, p); }
+/* mostly small objects, a few large (their spans stay free and unreused
+ * while the round runs: nothing else allocates) */
+static void heap_fill(xdfree_t *d) {
+    for (int i = 0; i < d->n; i++) d->objs[i] = mp_heap_malloc(d->alloc, i % 25 == 0 ? 70000 : 48);
 }
+static void heap_round_check(xdfree_t *d) { CHECK_EQ(stats_of(d->alloc).objects, 0); }
 
 TEST(concurrent_double_frees) {
-    struct dfree d = { .n = 100, .rounds = 100 / SCALE };
-    d.h = mp_heap_create(0);
-    REQUIRE(d.h != NULL);
-    d.objs = calloc((size_t)d.n, sizeof *d.objs);
-    pthread_barrier_init(&bar, NULL, T + 1);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, dfree_worker, &d);
-    for (int r = 0; r < d.rounds; r++) {
-        /* mostly small objects, a few large (their spans stay free and
-         * unreused while the round runs: nothing else allocates) */
-        for (int i = 0; i < d.n; i++) d.objs[i] = mp_heap_malloc(d.h, i % 25 == 0 ? 70000 : 48);
-        pthread_barrier_wait(&bar);
-        pthread_barrier_wait(&bar);
-        CHECK_EQ(stats_of(d.h).objects, 0);
-    }
-    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&bar);
+    mp_heap_t *heap = mp_heap_create(0);
+    REQUIRE(heap != NULL);
+    xdfree_t d = { .alloc = heap, .free_fn = heap_free_fn, .fill = heap_fill,
+                   .check = heap_round_check, .n = 100, .rounds = 100 / SCALE };
+    xdfree_run(&d);
     long total = (long)d.n * d.rounds;
     CHECK_EQ(d.ok, total);
     CHECK_EQ(d.dbl + d.other, total * (T - 1));
     /* small double frees are always named; a large one may be named foreign
      * once its pages are reused, never accepted */
     CHECK_GE(d.dbl, (long)d.rounds * 96 * (T - 1));
-    free(d.objs);
-    mp_heap_destroy(d.h);
+    mp_heap_destroy(heap);
 }
 
 static void *own_heap_worker(void *v) {

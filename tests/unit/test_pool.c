@@ -3,26 +3,8 @@
  * many pools at once, thread exit, 10,000 short-lived threads, reuse of a
  * destroyed pool's id, objects crossing threads, concurrent double frees. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-#include "harness.h"
-#include "mempool/explicit.h"
-#include "xalloc.h"
+#include "xtest.h"
 
-#ifdef MP_SANITIZE
-#define SCALE 10
-#else
-#define SCALE 1
-#endif
-
-enum { T = 8 };
-
-static int cmp_ptr(const void *a, const void *b) {
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static mp_pool_stats_t stats_of(mp_pool_t *p) {
     mp_pool_stats_t st;
@@ -395,64 +377,36 @@ TEST(threads_objects_cross) {
 }
 
 /* ---- concurrent double frees: exactly one free wins --------------------------------------- */
-static pthread_barrier_t bar;
-
-struct dfree {
-    mp_pool_t *p;
-    void **objs;
-    int n, rounds;
-    _Atomic long ok, dbl, other;
-};
-
-static void *dfree_worker(void *v) {
-    struct dfree *d = v;
-    for (int r = 0; r < d->rounds; r++) {
-        pthread_barrier_wait(&bar);
-        for (int i = 0; i < d->n; i++) {
-            int rc = mp_pool_free(d->p, d->objs[i]);
-            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
-            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
-            else atomic_fetch_add(&d->other, 1);
-        }
-        mp_pool_flush(d->p);               /* let the main thread have them back */
-        pthread_barrier_wait(&bar);
-    }
-    return NULL;
+static int pool_free_fn(void *a, void *p) { return mp_pool_free(a, p); }
+static void pool_flush_fn(void *a) { mp_pool_flush(a); }   /* let the main thread have them back */
+static void pool_fill(xdfree_t *d) {
+    for (int i = 0; i < d->n; i++) d->objs[i] = mp_pool_alloc(d->alloc);
 }
+static void pool_round_check(xdfree_t *d) { CHECK_EQ(stats_of(d->alloc).allocated, 0); }
 
 TEST(concurrent_double_frees) {
-    struct dfree d = { .n = 200, .rounds = 200 / SCALE };
-    d.p = mp_pool_create(64, 0, 0, 0, 0);
-    REQUIRE(d.p != NULL);
-    d.objs = calloc((size_t)d.n, sizeof *d.objs);
-    pthread_barrier_init(&bar, NULL, T + 1);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, dfree_worker, &d);
-    for (int r = 0; r < d.rounds; r++) {
-        for (int i = 0; i < d.n; i++) d.objs[i] = mp_pool_alloc(d.p);
-        pthread_barrier_wait(&bar);
-        pthread_barrier_wait(&bar);
-        CHECK_EQ(stats_of(d.p).allocated, 0);
-    }
-    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&bar);
+    mp_pool_t *pool = mp_pool_create(64, 0, 0, 0, 0);
+    REQUIRE(pool != NULL);
+    xdfree_t d = { .alloc = pool, .free_fn = pool_free_fn, .after_frees = pool_flush_fn,
+                   .fill = pool_fill, .check = pool_round_check, .n = 200,
+                   .rounds = 200 / SCALE };
+    xdfree_run(&d);
     long total = (long)d.n * d.rounds;
     CHECK_EQ(d.ok, total);
     CHECK_EQ(d.dbl, total * (T - 1));
     CHECK_EQ(d.other, 0);
-    mp_pool_stats_t st = stats_of(d.p);
+    mp_pool_stats_t st = stats_of(pool);
     CHECK_EQ(st.allocated, 0);
     CHECK_EQ(st.errors.double_free, (uint64_t)(total * (T - 1)));
     /* nothing was duplicated: every object comes back once */
     size_t n = st.capacity;
     void **o = calloc(n, sizeof *o);
-    for (size_t i = 0; i < n; i++) CHECK((o[i] = mp_pool_alloc(d.p)) != NULL);
+    for (size_t i = 0; i < n; i++) CHECK((o[i] = mp_pool_alloc(pool)) != NULL);
     qsort(o, n, sizeof *o, cmp_ptr);
     for (size_t i = 1; i < n; i++) CHECK(o[i] != o[i - 1]);
-    for (size_t i = 0; i < n; i++) mp_pool_free(d.p, o[i]);
+    for (size_t i = 0; i < n; i++) mp_pool_free(pool, o[i]);
     free(o);
-    free(d.objs);
-    mp_pool_destroy(d.p);
+    mp_pool_destroy(pool);
 }
 
 int main(void) {

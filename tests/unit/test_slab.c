@@ -2,24 +2,7 @@
  * input and bad free, stats, poisoning, and threads (objects crossing
  * threads, concurrent double frees, the lock-free list under pressure). */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-#include "harness.h"
-#include "mempool/explicit.h"
-#include "xalloc.h"
-
-#ifdef MP_SANITIZE
-#define SCALE 10              /* a tenth of the work under the sanitizers */
-#else
-#define SCALE 1
-#endif
-
-static int cmp_ptr(const void *a, const void *b) {
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return x < y ? -1 : x > y;
-}
+#include "xtest.h"
 
 static mp_slab_stats_t stats_of(mp_slab_t *s) {
     mp_slab_stats_t st;
@@ -261,8 +244,6 @@ TEST(poison_catches_use_after_free) {
 }
 
 /* ---- threads ------------------------------------------------------------------ */
-enum { T = 8 };
-static pthread_barrier_t bar;
 
 struct share {
     mp_slab_t *s;
@@ -319,59 +300,32 @@ TEST(threads_objects_cross) {
 
 /* Every thread frees every object of a round at once: each object must be
  * freed exactly once, the others refused as double frees. */
-struct dfree {
-    mp_slab_t *s;
-    void **objs;
-    int n, rounds;
-    _Atomic long ok, dbl, other;
-};
-
-static void *dfree_worker(void *v) {
-    struct dfree *d = v;
-    for (int r = 0; r < d->rounds; r++) {
-        pthread_barrier_wait(&bar);       /* objects ready */
-        for (int i = 0; i < d->n; i++) {
-            int rc = mp_slab_free(d->s, d->objs[i]);
-            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
-            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
-            else atomic_fetch_add(&d->other, 1);
-        }
-        pthread_barrier_wait(&bar);       /* round done */
-    }
-    return NULL;
+static int slab_free_fn(void *a, void *p) { return mp_slab_free(a, p); }
+static void slab_fill(xdfree_t *d) {
+    for (int i = 0; i < d->n; i++) d->objs[i] = mp_slab_alloc(d->alloc);
 }
+static void slab_round_check(xdfree_t *d) { CHECK_EQ(stats_of(d->alloc).used, 0); }
 
 TEST(concurrent_double_frees) {
-    struct dfree d = { .n = 256, .rounds = 200 / SCALE };
-    d.s = mp_slab_create(32, 256, 0, 0);
-    REQUIRE(d.s != NULL);
-    d.objs = calloc((size_t)d.n, sizeof *d.objs);
-    pthread_barrier_init(&bar, NULL, T + 1);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, dfree_worker, &d);
-    for (int r = 0; r < d.rounds; r++) {
-        for (int i = 0; i < d.n; i++) d.objs[i] = mp_slab_alloc(d.s);
-        pthread_barrier_wait(&bar);
-        pthread_barrier_wait(&bar);
-        CHECK_EQ(stats_of(d.s).used, 0);
-    }
-    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&bar);
+    mp_slab_t *slab = mp_slab_create(32, 256, 0, 0);
+    REQUIRE(slab != NULL);
+    xdfree_t d = { .alloc = slab, .free_fn = slab_free_fn, .fill = slab_fill,
+                   .check = slab_round_check, .n = 256, .rounds = 200 / SCALE };
+    xdfree_run(&d);
     long total = (long)d.n * d.rounds;
     CHECK_EQ(d.ok, total);
     CHECK_EQ(d.dbl, total * (T - 1));
     CHECK_EQ(d.other, 0);
-    mp_slab_stats_t st = stats_of(d.s);
+    mp_slab_stats_t st = stats_of(slab);
     CHECK_EQ(st.errors.double_free, (uint64_t)(total * (T - 1)));
     /* the list is intact: all objects come back, once each */
     void **p = calloc((size_t)d.n, sizeof *p);
-    for (int i = 0; i < d.n; i++) p[i] = mp_slab_alloc(d.s);
+    for (int i = 0; i < d.n; i++) p[i] = mp_slab_alloc(slab);
     qsort(p, (size_t)d.n, sizeof *p, cmp_ptr);
     for (int i = 1; i < d.n; i++) CHECK(p[i] != p[i - 1]);
-    for (int i = 0; i < d.n; i++) CHECK_EQ(mp_slab_free(d.s, p[i]), MP_OK);
+    for (int i = 0; i < d.n; i++) CHECK_EQ(mp_slab_free(slab, p[i]), MP_OK);
     free(p);
-    free(d.objs);
-    mp_slab_destroy(d.s);
+    mp_slab_destroy(slab);
 }
 
 /* ABA pressure: a small slab, many threads popping and pushing; an object

@@ -1,0 +1,91 @@
+/*
+ * xtest.h - what the explicit allocators' unit tests (test_slab, test_pool,
+ * test_arena, test_heap) share: the common includes, the work scale under
+ * the sanitizers, pointer and range comparison for qsort, and the
+ * concurrent double-free driver.
+ */
+#ifndef MP_XTEST_H
+#define MP_XTEST_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "mempool/explicit.h"
+#include "xalloc.h"
+
+#ifdef MP_SANITIZE
+#define SCALE 10          /* the sanitizers are slow: a tenth of the work */
+#else
+#define SCALE 1
+#endif
+
+enum { T = 8 };           /* threads in the multi-thread tests */
+
+static inline int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct range {
+    uintptr_t p;
+    size_t n;
+};
+
+static inline int cmp_range(const void *a, const void *b) {
+    uintptr_t x = ((const struct range *)a)->p, y = ((const struct range *)b)->p;
+    return x < y ? -1 : x > y;
+}
+
+/* Concurrent double frees: each round, `fill` allocates n objects into
+ * objs; then all T threads free every one of them at once, so each object
+ * must be freed exactly once and refused T-1 times; `check` runs after the
+ * round.  The counts are left in ok / dbl / other for the test to judge. */
+typedef struct xdfree {
+    void *alloc;                          /* the allocator under test */
+    int (*free_fn)(void *alloc, void *p);
+    void (*after_frees)(void *alloc);     /* per thread after a round, or NULL */
+    void (*fill)(struct xdfree *d);
+    void (*check)(struct xdfree *d);      /* after each round, or NULL */
+    void **objs;
+    int n, rounds;
+    _Atomic long ok, dbl, other;
+    pthread_barrier_t bar;
+} xdfree_t;
+
+static void *xdfree_worker(void *v) {
+    xdfree_t *d = v;
+    for (int r = 0; r < d->rounds; r++) {
+        pthread_barrier_wait(&d->bar);     /* objects ready */
+        for (int i = 0; i < d->n; i++) {
+            int rc = d->free_fn(d->alloc, d->objs[i]);
+            if (rc == MP_OK) atomic_fetch_add(&d->ok, 1);
+            else if (rc == MP_EDOUBLEFREE) atomic_fetch_add(&d->dbl, 1);
+            else atomic_fetch_add(&d->other, 1);
+        }
+        if (d->after_frees) d->after_frees(d->alloc);
+        pthread_barrier_wait(&d->bar);     /* round done */
+    }
+    return NULL;
+}
+
+static inline void xdfree_run(xdfree_t *d) {
+    d->objs = calloc((size_t)d->n, sizeof *d->objs);
+    pthread_barrier_init(&d->bar, NULL, T + 1);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, xdfree_worker, d);
+    for (int r = 0; r < d->rounds; r++) {
+        d->fill(d);
+        pthread_barrier_wait(&d->bar);
+        pthread_barrier_wait(&d->bar);
+        if (d->check) d->check(d);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&d->bar);
+    free(d->objs);
+    d->objs = NULL;
+}
+
+#endif
