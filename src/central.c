@@ -37,17 +37,29 @@ typedef struct {
     uint32_t n;
 } xfer_slot_t;
 
+/* One cache line per class: the lock and what every take or give reads.
+ * The transfer slots live apart (xfer below) so that the lock words of all
+ * classes fit in two pages: the fork handlers write every lock, and after
+ * fork() each page they wrote is copied in the parent and in the child. */
 typedef struct {
     mp_lock_t lock;
-    uint32_t nslots;
+    uint32_t nslots;               /* batches in xfer[arena][class] */
     uint32_t nempty;               /* spans on `partial` with used == 0 */
     mp_span_t *partial;            /* spans with objects to give */
-    xfer_slot_t slot[MP_XFER_MAX];
     size_t out;                    /* objects handed out (to users or caches) */
     uint64_t takes, gives;
 } MP_ALIGNED(MP_CACHELINE) central_t;
 
 static central_t central[MP_MAX_ARENAS][MP_MAX_CLASSES];
+static xfer_slot_t xfer[MP_MAX_ARENAS][MP_MAX_CLASSES][MP_XFER_MAX];
+
+/* The arenas in use: MEMPOOL_ARENAS, fixed at start-up.  Walks over all the
+ * lists (fork, stats, trim) stop here and at _mp_nclasses: touching the
+ * unused ones would fault in their pages, and after fork() every page the
+ * fork handlers wrote is copied once in the parent and once in the child
+ * (with all 16 arenas that was ~300 page faults per fork, doubling the cost
+ * of a shell's fork+exec). */
+static inline int central_narenas(void) { return (int)mp_option(MP_OPT_ARENAS); }
 
 static void partial_push(central_t *c, mp_span_t *s) {
     s->prev = NULL;
@@ -84,8 +96,8 @@ uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **he
     const mp_class_t *k = &_mp_classes[cls];
     mp_lock(&c->lock);
     c->takes++;
-    if (c->nslots > 0 && c->slot[c->nslots - 1].n <= want) {
-        xfer_slot_t *sl = &c->slot[--c->nslots];
+    if (c->nslots > 0 && xfer[arena][cls][c->nslots - 1].n <= want) {
+        xfer_slot_t *sl = &xfer[arena][cls][--c->nslots];
         *head = sl->head;
         c->out += sl->n;
         uint32_t n = sl->n;
@@ -182,8 +194,8 @@ void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n) {
     c->gives++;
     c->out -= n;
     if (n == k->batch && c->nslots < k->xfer_slots && !mp_option(MP_OPT_CHECK)) {
-        c->slot[c->nslots].head = head;
-        c->slot[c->nslots].n = n;
+        xfer[arena][cls][c->nslots].head = head;
+        xfer[arena][cls][c->nslots].n = n;
         c->nslots++;
         mp_unlock(&c->lock);
         return;
@@ -196,13 +208,13 @@ void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n) {
 /* Return every transfer-slot object to its span, and the spare empty spans
  * to the page heap (mp_trim). */
 void _mp_central_drain_slots(void) {
-    for (unsigned a = 0; a < MP_MAX_ARENAS; a++) {
+    for (unsigned a = 0; a < (unsigned)central_narenas(); a++) {
         for (int cls = 1; cls < _mp_nclasses; cls++) {
             unsigned held = a;
             mp_lock(&central[a][cls].lock);
             while (central[a][cls].nslots > 0) {
                 central_t *c = &central[a][cls];
-                void *head = c->slot[--c->nslots].head;
+                void *head = xfer[a][cls][--c->nslots].head;
                 central_put_back_list(&held, (unsigned)cls, head);
                 if (held != a) {
                     mp_unlock(&central[held][cls].lock);
@@ -226,13 +238,13 @@ void _mp_central_drain_slots(void) {
 }
 
 void _mp_central_lock_all(void) {
-    for (int a = 0; a < MP_MAX_ARENAS; a++)
-        for (int i = 1; i < MP_MAX_CLASSES; i++) mp_lock(&central[a][i].lock);
+    for (int a = 0; a < central_narenas(); a++)
+        for (int i = 1; i < _mp_nclasses; i++) mp_lock(&central[a][i].lock);
 }
 
 void _mp_central_unlock_all(bool child) {
-    for (int a = MP_MAX_ARENAS - 1; a >= 0; a--)
-        for (int i = MP_MAX_CLASSES - 1; i >= 1; i--) {
+    for (int a = central_narenas() - 1; a >= 0; a--)
+        for (int i = _mp_nclasses - 1; i >= 1; i--) {
             if (child) mp_lock_reset(&central[a][i].lock);
             else mp_unlock(&central[a][i].lock);
         }
@@ -241,7 +253,7 @@ void _mp_central_unlock_all(bool child) {
 void _mp_central_stats(uint64_t *takes, uint64_t *gives, size_t *small_in_use) {
     uint64_t t = 0, g = 0;
     size_t bytes = 0;
-    for (int a = 0; a < MP_MAX_ARENAS; a++)
+    for (int a = 0; a < central_narenas(); a++)
         for (int i = 1; i < _mp_nclasses; i++) {
             central_t *c = &central[a][i];
             mp_lock(&c->lock);
@@ -268,7 +280,7 @@ void _mp_central_print(int fd) {
     put(fd, "class     size     objects-out  partial-spans  xfer-batches     bytes-out\n");
     for (int i = 1; i < _mp_nclasses; i++) {
         size_t out = 0, nsp = 0, ns = 0;
-        for (int a = 0; a < MP_MAX_ARENAS; a++) {
+        for (int a = 0; a < central_narenas(); a++) {
             central_t *c = &central[a][i];
             mp_lock(&c->lock);
             out += c->out;
