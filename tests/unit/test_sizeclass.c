@@ -49,7 +49,23 @@ TEST(spans) {
         size_t bytes = (size_t)k->pages * MP_PAGE_SIZE;
         CHECK_GE(k->nobj, 1);
         CHECK_EQ(k->nobj, bytes / k->size);
-        CHECK_LE((bytes - (size_t)k->nobj * k->size) * 8, bytes);   /* tail <= 1/8 */
+        size_t tail = bytes - (size_t)k->nobj * k->size;
+        CHECK_LE(tail * 8, bytes);                                  /* tail <= 1/8 */
+        if (k->fast_free) {
+            /* tail <= 1/64 of the span wherever 16 pages allow it, and no
+             * fewer pages would have done */
+            CHECK_LE(k->pages, 16);
+            bool reachable = false;
+            for (size_t p = 1; p <= 16; p++) {
+                size_t b = p * MP_PAGE_SIZE;
+                if (b >= k->size && b % k->size * 64 <= b) {
+                    reachable = true;
+                    CHECK_MSG(p >= k->pages, "class %u: %zu pages would do", k->size, p);
+                    break;
+                }
+            }
+            if (reachable) CHECK_MSG(tail * 64 <= bytes, "class %u: tail %zu", k->size, tail);
+        }
         CHECK(mp_is_pow2(k->span_align));
         CHECK_EQ(k->fast_free, k->size <= MP_FASTFREE_MAX);
         if (k->fast_free) {
