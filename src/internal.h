@@ -58,6 +58,7 @@ MP_INLINE void mp_lock_reset(mp_lock_t *l) { atomic_store_explicit(&l->v, 0, mem
 extern size_t _mp_os_page;                 /* the OS page size */
 void _mp_os_init(void);
 void *_mp_os_alloc(size_t size, size_t align);        /* heap memory, zeroed */
+void *_mp_os_alloc_at(void *at, size_t size);        /* exactly there, or NULL */
 void _mp_os_free(void *p, size_t size);
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
 void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */

@@ -76,6 +76,26 @@ void *_mp_os_alloc(size_t size, size_t align) {
     return p;
 }
 
+/* size bytes exactly at `at` (a multiple of the OS page), or NULL when that
+ * range is not free or a custom memory source is installed.  The page heap
+ * uses it to grow its address range contiguously, so that new memory
+ * coalesces with a free span at the edge of the old (see heap_grow). */
+void *_mp_os_alloc_at(void *at, size_t size) {
+    if (source.alloc || ((uintptr_t)at & (_mp_os_page - 1)) || size % _mp_os_page) return NULL;
+#ifdef MAP_FIXED_NOREPLACE
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+#else
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+    void *p = mmap(at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (p != at) {                 /* kernels before 4.17 take it as a hint */
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
 void _mp_os_free(void *p, size_t size) {
     size = mp_align_up(size, _mp_os_page);
     if (source.alloc) {

@@ -190,14 +190,45 @@ static void heap_insert_merge(mp_span_t *s) {
 }
 
 /* ---- growth -------------------------------------------------------------------- */
+/* The lowest address the page heap has mapped; 0 before the first chunk. */
+static uintptr_t heap_low;
+
+/* Map memory right below heap_low, so that it coalesces with a free span
+ * that starts there: then only the pages that span lacks need mapping.
+ * mmap hands out addresses top-down, so this is where the heap grows anyway;
+ * mapping each chunk on its own, with the alignment shim trimming both ends,
+ * left holes between chunks, so that no two ever merged: bench_large (blocks
+ * of 256 KiB to 32 MiB, four live) mapped 203 MiB where tcmalloc needs 100,
+ * and took 3x its time in page faults.  NULL when the range below is taken
+ * (or a custom memory source cannot place memory), and the caller falls
+ * back to an aligned chunk anywhere. */
+static void *heap_grow_down(size_t npages, size_t align, size_t chunk, size_t *bytes) {
+    if (heap_low == 0) return NULL;
+    size_t have = 0;
+    mp_span_t *f = mp_pagemap_span(heap_low);
+    if (f && f->state == MP_SPAN_FREE && f->in_list && f->start == heap_low) have = f->npages;
+    size_t need = npages + align / MP_PAGE_SIZE - 1;     /* an aligned run anywhere */
+    size_t want = (need > have ? need - have : 1) * MP_PAGE_SIZE;
+    if (want < chunk) want = chunk;
+    want = mp_align_up(want, _mp_os_page);
+    if (want >= heap_low) return NULL;
+    void *p = _mp_os_alloc_at((void *)(heap_low - want), want);
+    if (p) *bytes = want;
+    return p;
+}
+
 static mp_span_t *heap_grow(size_t npages, size_t align) {
     size_t chunk = (size_t)mp_option(MP_OPT_CHUNK);
-    size_t bytes = npages * MP_PAGE_SIZE;
-    if (bytes < chunk) bytes = chunk;
-    bytes = mp_align_up(bytes, _mp_os_page);
-    size_t a = align > MP_MAX_ALIGN_SMALL ? align : MP_MAX_ALIGN_SMALL;
-    void *p = _mp_os_alloc(bytes, a);
-    if (p == NULL) return NULL;
+    size_t bytes;
+    void *p = heap_grow_down(npages, align, chunk, &bytes);
+    if (p == NULL) {
+        bytes = npages * MP_PAGE_SIZE;
+        if (bytes < chunk) bytes = chunk;
+        bytes = mp_align_up(bytes, _mp_os_page);
+        size_t a = align > MP_MAX_ALIGN_SMALL ? align : MP_MAX_ALIGN_SMALL;
+        p = _mp_os_alloc(bytes, a);
+        if (p == NULL) return NULL;
+    }
     size_t total = bytes / MP_PAGE_SIZE;
     mp_span_t *s = _mp_span_new();
     if (s == NULL || !_mp_pagemap_ensure((uintptr_t)p, total)) {
@@ -207,6 +238,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     }
     st_mapped += bytes;
     st_os_maps++;
+    if (heap_low == 0 || (uintptr_t)p < heap_low) heap_low = (uintptr_t)p;
     s->start = (uintptr_t)p;
     s->npages = total;
     s->dirty = 0;
