@@ -18,7 +18,9 @@
  * and is never unmapped: pages go back to the OS with a decommit (madvise)
  * when the free dirty pages exceed MEMPOOL_RETAIN and have stayed free for
  * MEMPOOL_DECAY_MS, and on mp_trim().  The
- * address space stays, so neighbouring chunks can coalesce.
+ * address space stays, so neighbouring chunks can coalesce; new chunks are
+ * mapped right below the lowest one when that range is free (heap_grow_down),
+ * so they do.
  *
  * Locking: one lock, _mp_pageheap_lock, around everything here.  Span
  * structures (mp_span_t) are created and recycled under it too.  It is
