@@ -168,6 +168,10 @@ mp_xent_t **_mp_xtls_slot(uint32_t id) {
 
 /* ==== the pool ================================================================== */
 #define POOL_KNOWN 8                     /* validated chunks remembered per cache */
+/* `last` before the first free: a value p & vmask never takes (vmask keeps
+ * a pointer's chunk bits and its offset in a granule, never the granule
+ * index bits), so that no pointer - not even (void *)1 - matches it. */
+#define POOL_NONE(p) ((uintptr_t)1 << (p)->sshift)
 
 typedef struct {
     void *obj;
@@ -179,7 +183,7 @@ struct pool_cache_s {
     mp_xent_t x;                         /* tag: the pool's; stamp: the same, or 0 */
     _Atomic uint32_t n;                  /* objects in slot[] */
     uint32_t cap;
-    uintptr_t last;                      /* chunk of the last free (1: none) */
+    uintptr_t last;                      /* chunk of the last free, or POOL_NONE */
     uintptr_t last_sdelta;               /* its sdelta */
     uintptr_t known[POOL_KNOWN];         /* more chunks of this pool (1: none) */
     pool_cache_t *next, *prev;           /* the pool's list (pool lock) */
@@ -319,7 +323,7 @@ static pool_cache_t *pool_cache_get(mp_pool_t *p) {
     c->x = (mp_xent_t){ (p->flags & MP_FLAG_POISON) ? 0 : p->tag, p->tag, p->id, XK_POOL };
     atomic_store_explicit(&c->n, 0, memory_order_relaxed);
     c->cap = p->cache_cap;
-    c->last = 1;
+    c->last = POOL_NONE(p);
     c->last_sdelta = 0;
     for (int i = 0; i < POOL_KNOWN; i++) c->known[i] = 1;
     mp_lock(&p->lock);

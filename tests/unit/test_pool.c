@@ -100,6 +100,20 @@ TEST(cache_size_one_and_cap) {
 static int global_obj[64];
 
 /* Bad frees from the fast path (a chunk the cache knows) and the slow path. */
+/* Before a thread's first free into a pool, its cache remembers no chunk:
+ * no pointer may match that (it did for (void *)1, which then crashed). */
+TEST(bad_frees_before_the_first_free) {
+    mp_pool_t *p = mp_pool_create(64, 0, 0, 0, 0);
+    REQUIRE(p != NULL);
+    void *a = mp_pool_alloc(p);                     /* creates the cache */
+    REQUIRE(a != NULL);
+    for (uintptr_t bad = 1; bad < 4096; bad = bad * 2 + 1)
+        CHECK_EQ(mp_pool_free(p, (void *)bad), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, (void *)(uintptr_t)64), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_free(p, a), MP_OK);
+    mp_pool_destroy(p);
+}
+
 TEST(bad_frees_refused_and_counted) {
     mp_pool_t *p = mp_pool_create(64, 0, 100, 0, 0);
     mp_pool_t *q = mp_pool_create(64, 0, 100, 0, 0);
@@ -413,6 +427,7 @@ int main(void) {
     RUN(create_and_basic_use);
     RUN(bad_create_and_null_pool);
     RUN(cache_size_one_and_cap);
+    RUN(bad_frees_before_the_first_free);
     RUN(bad_frees_refused_and_counted);
     RUN(poison_catches_use_after_free);
     RUN(many_pools_at_once);
