@@ -112,7 +112,9 @@ MP_INLINE size_t hset_hash(const hset_t *t, uintptr_t k) {
 }
 
 static bool hset_has(const hset_t *t, uintptr_t k) {
-    if (t->cap == 0) return false;
+    /* The markers are no one's key: a freed pointer below one page makes
+     * k 0 or 1, which would "find" an empty or deleted slot. */
+    if (t->cap == 0 || k == HSET_EMPTY || k == HSET_DELETED) return false;
     for (size_t i = hset_hash(t, k);; i = (i + 1) & (t->cap - 1)) {
         if (t->key[i] == k) return true;
         if (t->key[i] == HSET_EMPTY) return false;

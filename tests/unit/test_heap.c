@@ -106,6 +106,32 @@ TEST(calloc_and_realloc) {
 
 static int global_obj[16];
 
+/* Pointers into the first pages of the address space or near its top are
+ * nobody's: refused, never looked up in memory.  (Any pointer below the
+ * heap's chunk size once matched the span set's empty marker, 0, and the
+ * heap read a chunk header at address 0.) */
+TEST(wild_pointers_refused) {
+    mp_heap_t *h = mp_heap_create(0);
+    mp_slab_t *s = mp_slab_create(64, 10, 0, 0);
+    mp_pool_t *p = mp_pool_create(64, 0, 0, 0, 0);
+    REQUIRE(h && s && p);
+    void *a = mp_heap_malloc(h, 100), *b = mp_slab_alloc(s), *c = mp_pool_alloc(p);
+    REQUIRE(a && b && c);
+    uintptr_t wild[] = { 1, 2, 3, 8, 64, 0x210, 4096 + 0x10, 65535, (uintptr_t)1 << 47,
+                         ((uintptr_t)1 << 47) - 16, UINTPTR_MAX - 15, UINTPTR_MAX };
+    for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
+        CHECK_MSG(mp_heap_free(h, (void *)wild[i]) == MP_EFOREIGN, "heap %#lx", (unsigned long)wild[i]);
+        CHECK_MSG(mp_slab_free(s, (void *)wild[i]) == MP_EFOREIGN, "slab %#lx", (unsigned long)wild[i]);
+        CHECK_MSG(mp_pool_free(p, (void *)wild[i]) == MP_EFOREIGN, "pool %#lx", (unsigned long)wild[i]);
+    }
+    CHECK_EQ(mp_heap_free(h, a), MP_OK);
+    CHECK_EQ(mp_slab_free(s, b), MP_OK);
+    CHECK_EQ(mp_pool_free(p, c), MP_OK);
+    mp_heap_destroy(h);
+    mp_slab_destroy(s);
+    mp_pool_destroy(p);
+}
+
 TEST(bad_frees_refused_and_counted) {
     mp_heap_t *h = mp_heap_create(0), *g = mp_heap_create(0);
     mp_slab_t *s = mp_slab_create(64, 10, 0, 0);
@@ -332,6 +358,7 @@ TEST(heap_per_thread) {
 int main(void) {
     RUN(malloc_every_size);
     RUN(calloc_and_realloc);
+    RUN(wild_pointers_refused);
     RUN(bad_frees_refused_and_counted);
     RUN(null_heap_and_flags);
     RUN(destroy_returns_everything);
