@@ -69,8 +69,10 @@ static mp_span_t *span_covering(uintptr_t p) {
         mp_span_t *s = mp_pagemap_span(a);
         if (s == NULL) {
             /* No leaf or nothing recorded: keep walking only while the leaf
-             * exists (mempool memory is always covered by one). */
-            if (_mp_span_root[a >> (MP_PAGE_SHIFT + MP_LEAF_BITS)] == NULL) return NULL;
+             * exists (mempool memory is always covered by one).  Addresses
+             * beyond the map's 48 bits have none. */
+            uintptr_t i = a >> (MP_PAGE_SHIFT + MP_LEAF_BITS);
+            if (i >= MP_ROOT_LEN || _mp_span_root[i] == NULL) return NULL;
             continue;
         }
         if (s->state <= MP_SPAN_LARGE && s->start <= p &&
@@ -80,19 +82,23 @@ static mp_span_t *span_covering(uintptr_t p) {
     return NULL;
 }
 
-/* p failed validation: say what it is and abort.  `op` names the call. */
+/* p failed validation: say what it is and abort.  `op` names the call:
+ * "free", "realloc" or "malloc_usable_size". */
 MP_COLD MP_NORETURN static void bad_pointer(const char *op, uintptr_t p) {
     mp_lock(&_mp_pageheap_lock);
     mp_span_t *s = span_covering(p);
     int kind = s == NULL ? 0 : s->state == MP_SPAN_FREE ? 1 : 2;
     mp_unlock(&_mp_pageheap_lock);
     if (kind == 1) _mp_fatal("double free", (void *)p);
-    bool is_free = op[0] == 'f';
-    if (kind == 0)
-        _mp_fatal(is_free ? "free of a pointer not from mempool"
-                          : "realloc of a pointer not from mempool", (void *)p);
-    _mp_fatal(is_free ? "free of an interior or misaligned pointer"
-                      : "realloc of an interior or misaligned pointer", (void *)p);
+    static const char *const what[][2] = {
+        { "free of a pointer not from mempool", "free of an interior or misaligned pointer" },
+        { "realloc of a pointer not from mempool",
+          "realloc of an interior or misaligned pointer" },
+        { "malloc_usable_size of a pointer not from mempool",
+          "malloc_usable_size of an interior or misaligned pointer" },
+    };
+    int i = op[0] == 'f' ? 0 : op[0] == 'r' ? 1 : 2;
+    _mp_fatal(what[i][kind == 0 ? 0 : 1], (void *)p);
 }
 
 /* Validate p (not NULL) as a live object.  Returns its class, or 0 with
@@ -188,7 +194,7 @@ size_t mp_usable_size(const void *p) {
     unsigned c = fast_class((uintptr_t)p);
     if (MP_LIKELY(c != 0)) return _mp_classes[c].size;
     mp_span_t *large = NULL;
-    c = check_pointer("free", (uintptr_t)p, &large);
+    c = check_pointer("malloc_usable_size", (uintptr_t)p, &large);
     return usable_of(c, large);
 }
 
