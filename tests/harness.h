@@ -29,12 +29,14 @@
 #ifndef MEMPOOL_TEST_HARNESS_H
 #define MEMPOOL_TEST_HARNESS_H
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef HARNESS_MAX_REPORTS
 #define HARNESS_MAX_REPORTS 8
@@ -190,13 +192,37 @@ static inline uint64_t harness_rand(uint64_t *state)
 
 /* The byte that pattern `seed` puts at offset i. */
 __attribute__((unused))
-static inline unsigned char harness_pattern_byte(uint64_t seed, size_t i)
+/* The 8 pattern bytes of the 8-byte group holding offset i, as one word
+ * (stored little-endian: byte i is bits (i % 8) * 8 and up). */
+static inline uint64_t harness_pattern_word(uint64_t seed, size_t i)
 {
     uint64_t x = seed + (uint64_t)(i >> 3) * 0x9E3779B97F4A7C15ULL;
     x ^= x >> 29;
     x *= 0xBF58476D1CE4E5B9ULL;
     x ^= x >> 32;
-    return (unsigned char)(x >> ((i & 7) * 8));
+    return x;
+}
+
+static inline unsigned char harness_pattern_byte(uint64_t seed, size_t i)
+{
+    return (unsigned char)(harness_pattern_word(seed, i) >> ((i & 7) * 8));
+}
+
+/* VmRSS of this process in bytes, read without allocating; 0 if unknown. */
+__attribute__((unused))
+static size_t harness_rss_bytes(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *s = strstr(buf, "VmRSS:");
+    return s ? (size_t)strtoull(s + 6, NULL, 10) * 1024 : 0;
 }
 
 /* Fill [p, p+n) with pattern `seed`. */
@@ -206,10 +232,7 @@ static void harness_fill(void *p, size_t n, uint64_t seed)
     unsigned char *b = (unsigned char *)p;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t x = seed + (uint64_t)(i >> 3) * 0x9E3779B97F4A7C15ULL;
-        x ^= x >> 29;
-        x *= 0xBF58476D1CE4E5B9ULL;
-        x ^= x >> 32;
+        uint64_t x = harness_pattern_word(seed, i);
         memcpy(b + i, &x, 8);
     }
     for (; i < n; i++)
@@ -224,10 +247,7 @@ static size_t harness_verify(const void *p, size_t n, uint64_t seed)
     const unsigned char *b = (const unsigned char *)p;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t x = seed + (uint64_t)(i >> 3) * 0x9E3779B97F4A7C15ULL;
-        x ^= x >> 29;
-        x *= 0xBF58476D1CE4E5B9ULL;
-        x ^= x >> 32;
+        uint64_t x = harness_pattern_word(seed, i);
         uint64_t y;
         memcpy(&y, b + i, 8);
         if (x != y) {

@@ -127,7 +127,7 @@ TEST(aligned_mixed_with_malloc)
 /* Large alignments repeatedly: memory is recycled, not leaked. */
 TEST(large_alignment_recycles)
 {
-    size_t rss0 = vm_rss_bytes();
+    size_t rss0 = harness_rss_bytes();
     for (int i = 0; i < 200; i++) {
         size_t align = (size_t)1 << (16 + i % 9); /* 64 KiB .. 16 MiB */
         unsigned char *p = A->aligned_alloc_fn(align, align / 2 + 4096);
@@ -136,7 +136,7 @@ TEST(large_alignment_recycles)
         memset(p, 0x11, align / 2 + 4096);
         A->free_fn(p);
     }
-    size_t rss1 = vm_rss_bytes();
+    size_t rss1 = harness_rss_bytes();
     if (!API_SANITIZED && rss0 && rss1)
         CHECK_MSG(rss1 <= rss0 + 64 * MiB, "RSS grew from %zu to %zu", rss0, rss1);
 }

@@ -24,7 +24,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -147,25 +146,6 @@ static size_t min_align_for(size_t n)
     if (A->is_mempool)
         return n <= 8 ? 8 : 16;
     return n < 16 ? 8 : 16;
-}
-
-/* VmRSS of this process in bytes, read without allocating; 0 if unknown. */
-__attribute__((unused))
-static size_t vm_rss_bytes(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *s = strstr(buf, "VmRSS:");
-    if (!s)
-        return 0;
-    return (size_t)strtoull(s + 6, NULL, 10) * 1024;
 }
 
 /* Check that [p, p+n) holds pattern seed; reports the first bad offset. */

@@ -195,7 +195,7 @@ TEST(free_recycles)
             memset(p, 1, n);
             A->free_fn(p);
         }
-        size_t rss0 = vm_rss_bytes();
+        size_t rss0 = harness_rss_bytes();
 #ifndef MP_TEST_PLAIN
         mp_stats_t st0, st1;
         mp_stats_get(&st0);
@@ -209,7 +209,7 @@ TEST(free_recycles)
             A->free_fn(p);
         }
         /* A leak would be rounds * n: 300 MiB or more for the big sizes. */
-        size_t rss1 = vm_rss_bytes();
+        size_t rss1 = harness_rss_bytes();
         if (!API_SANITIZED && rss0 && rss1)
             CHECK_MSG(rss1 <= rss0 + 32 * MiB, "size %zu: RSS grew from %zu to %zu", n, rss0,
                       rss1);

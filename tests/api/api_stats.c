@@ -282,13 +282,13 @@ TEST(rss_returns_after_free)
         return;
     enum { N = 100 };
     void *p[N];
-    size_t rss0 = vm_rss_bytes();
+    size_t rss0 = harness_rss_bytes();
     for (int i = 0; i < N; i++) {
         p[i] = A->malloc_fn(MiB);
         REQUIRE(p[i] != NULL);
         memset(p[i], 7, MiB);
     }
-    size_t rss1 = vm_rss_bytes();
+    size_t rss1 = harness_rss_bytes();
     for (int i = 0; i < N; i++)
         A->free_fn(p[i]);
 #ifndef MP_TEST_PLAIN
@@ -302,7 +302,7 @@ TEST(rss_returns_after_free)
         trim();
     }
 #endif
-    size_t rss2 = vm_rss_bytes();
+    size_t rss2 = harness_rss_bytes();
     REQUIRE(rss0 && rss1 && rss2);
     CHECK_MSG(rss1 >= rss0 + 90 * MiB, "RSS %zu -> %zu after touching 100 MiB", rss0, rss1);
     CHECK_MSG(rss2 <= rss0 + 16 * MiB, "RSS %zu -> %zu -> %zu after freeing and trimming", rss0,

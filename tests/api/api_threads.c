@@ -138,7 +138,7 @@ TEST(cross_thread_free)
     enum { P = 2, C = 2 };
     pthread_t prod[P], cons[C];
     xq.head = xq.count = xq.done = 0;
-    size_t rss0 = vm_rss_bytes();
+    size_t rss0 = harness_rss_bytes();
     for (int i = 0; i < C; i++)
         REQUIRE(pthread_create(&cons[i], NULL, consumer, NULL) == 0);
     for (int i = 0; i < P; i++)
@@ -154,7 +154,7 @@ TEST(cross_thread_free)
     /* 2 * 60000 blocks averaging ~2.8 KiB went through: ~330 MiB.  At most
      * 1024 (~3 MiB) are alive at a time, so memory must stay well below
      * that; blocks freed by the consumers must be reused by the producers. */
-    size_t rss1 = vm_rss_bytes();
+    size_t rss1 = harness_rss_bytes();
     if (!API_SANITIZED && rss0 && rss1)
         CHECK_MSG(rss1 <= rss0 + 64 * MiB, "RSS grew from %zu to %zu", rss0, rss1);
 }
@@ -239,7 +239,7 @@ static void *short_lived(void *v)
 
 TEST(thousand_threads_in_sequence)
 {
-    size_t rss0 = vm_rss_bytes();
+    size_t rss0 = harness_rss_bytes();
 #ifndef MP_TEST_PLAIN
     mp_stats_t s0, s1;
     mp_trim();
@@ -258,7 +258,7 @@ TEST(thousand_threads_in_sequence)
             A->free_fn(keep);
         }
     }
-    size_t rss1 = vm_rss_bytes();
+    size_t rss1 = harness_rss_bytes();
     /* 1000 threads touched ~500 MiB in all; caches that were not returned
      * at thread exit would keep a good part of it. */
     if (!API_SANITIZED && rss0 && rss1)

@@ -33,7 +33,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -187,21 +186,6 @@ static size_t rand_logsize(uint64_t *rng, size_t lo, size_t hi)
 
 /* ---- memory monitor --------------------------------------------------- */
 
-static size_t rss_bytes(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *s = strstr(buf, "VmRSS:");
-    return s ? (size_t)strtoull(s + 6, NULL, 10) * 1024 : 0;
-}
-
 static struct {
     int stop;
     size_t committed0, rss0, in_use0, caches0;
@@ -215,7 +199,7 @@ static void *monitor(void *arg)
         mp_stats_get(&st);
         if (st.committed > mon.peak_committed)
             mon.peak_committed = st.committed;
-        size_t r = rss_bytes();
+        size_t r = harness_rss_bytes();
         if (r > mon.peak_rss)
             mon.peak_rss = r;
         struct timespec ts = { 0, 5 * 1000 * 1000 };
@@ -612,7 +596,7 @@ int main(int argc, char **argv)
     mp_trim();
     mp_stats_get(&st0);
     mon.committed0 = mon.peak_committed = st0.committed;
-    mon.rss0 = mon.peak_rss = rss_bytes();
+    mon.rss0 = mon.peak_rss = harness_rss_bytes();
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
