@@ -75,7 +75,7 @@ $(BUILD)/tests/api/%: tests/api/%.c $(LIB_A) tests/harness.h tests/api/api_commo
 	$(CC) $(TESTFLAGS) $< $(LIB_A) -o $@ $(LDLIBS)
 	$(CC) $(TESTFLAGS) -DMP_TEST_PLAIN $< -o $@.plain $(LDLIBS) -ldl
 
-$(BUILD)/tests/misuse/%: tests/misuse/%.c $(LIB_A)
+$(BUILD)/tests/misuse/%: tests/misuse/%.c tests/misuse/misuse.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -O0 $< $(LIB_A) -o $@ $(LDLIBS)
 

@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "mempool.h"
-
-/* The address the bug is committed on is announced first, so that run.sh
- * can check that mempool reports that very address. */
-static void announce(const void *p)
-{
-    fprintf(stderr, "misuse: address %p\n", p);
-}
+#include "misuse.h"
 
 int main(void)
 {

@@ -5,12 +5,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "mempool.h"
+#include "misuse.h"
 
 int main(void)
 {
     void *keep = mp_malloc(16);          /* the heap exists */
     void *volatile bad = (void *)(UINTPTR_MAX - 15);
-    fprintf(stderr, "misuse: address %p\n", bad);
+    announce(bad);
     mp_free(bad);
     mp_free(keep);
     return 0; /* reached only if the bug went unnoticed */

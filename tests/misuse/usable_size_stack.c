@@ -3,12 +3,13 @@
  *   mempool: malloc_usable_size of a pointer not from mempool: ADDR */
 #include <stdio.h>
 #include "mempool.h"
+#include "misuse.h"
 
 int main(void)
 {
     char buf[64];
     char *volatile bad = buf;
-    fprintf(stderr, "misuse: address %p\n", (void *)bad);
+    announce(bad);
     size_t n = mp_usable_size(bad);
     printf("%zu\n", n);
     return 0; /* reached only if the bug went unnoticed */
