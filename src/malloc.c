@@ -82,28 +82,30 @@ static mp_span_t *span_covering(uintptr_t p) {
     return NULL;
 }
 
-/* p failed validation: say what it is and abort.  `op` names the call:
- * "free", "realloc" or "malloc_usable_size". */
-MP_COLD MP_NORETURN static void bad_pointer(const char *op, uintptr_t p) {
+/* The call a bad pointer was passed to, for the report's wording. */
+typedef enum { OP_FREE, OP_REALLOC, OP_USABLE } mp_op_t;
+
+/* p failed validation: say what it is and abort. */
+MP_COLD MP_NORETURN static void bad_pointer(mp_op_t op, uintptr_t p) {
     mp_lock(&_mp_pageheap_lock);
     mp_span_t *s = span_covering(p);
     int kind = s == NULL ? 0 : s->state == MP_SPAN_FREE ? 1 : 2;
     mp_unlock(&_mp_pageheap_lock);
     if (kind == 1) _mp_fatal("double free", (void *)p);
-    static const char *const what[][2] = {
-        { "free of a pointer not from mempool", "free of an interior or misaligned pointer" },
-        { "realloc of a pointer not from mempool",
-          "realloc of an interior or misaligned pointer" },
-        { "malloc_usable_size of a pointer not from mempool",
-          "malloc_usable_size of an interior or misaligned pointer" },
+    static const char *const what[][2] = {   /* [op][not ours, interior] */
+        [OP_FREE] = { "free of a pointer not from mempool",
+                      "free of an interior or misaligned pointer" },
+        [OP_REALLOC] = { "realloc of a pointer not from mempool",
+                         "realloc of an interior or misaligned pointer" },
+        [OP_USABLE] = { "malloc_usable_size of a pointer not from mempool",
+                        "malloc_usable_size of an interior or misaligned pointer" },
     };
-    int i = op[0] == 'f' ? 0 : op[0] == 'r' ? 1 : 2;
-    _mp_fatal(what[i][kind == 0 ? 0 : 1], (void *)p);
+    _mp_fatal(what[op][kind == 0 ? 0 : 1], (void *)p);
 }
 
 /* Validate p (not NULL) as a live object.  Returns its class, or 0 with
  * *large set to its span for a large object. */
-static unsigned check_pointer(const char *op, uintptr_t p, mp_span_t **large) {
+static unsigned check_pointer(mp_op_t op, uintptr_t p, mp_span_t **large) {
     uintptr_t c = mp_pagemap_class(p);
     mp_span_t *s = mp_pagemap_span(p);
     if (s != NULL && s->state == MP_SPAN_SMALL) {
@@ -132,7 +134,7 @@ MP_INLINE unsigned fast_class(uintptr_t p) {
 MP_NOINLINE void _mp_free_generic(void *ptr) {
     if (ptr == NULL) return;
     mp_span_t *large = NULL;
-    unsigned c = check_pointer("free", (uintptr_t)ptr, &large);
+    unsigned c = check_pointer(OP_FREE, (uintptr_t)ptr, &large);
     if (c != 0) _mp_tcache_free_small(ptr, c);
     else _mp_free_large(large);
 }
@@ -194,7 +196,7 @@ size_t mp_usable_size(const void *p) {
     unsigned c = fast_class((uintptr_t)p);
     if (MP_LIKELY(c != 0)) return _mp_classes[c].size;
     mp_span_t *large = NULL;
-    c = check_pointer("malloc_usable_size", (uintptr_t)p, &large);
+    c = check_pointer(OP_USABLE, (uintptr_t)p, &large);
     return usable_of(c, large);
 }
 
@@ -206,7 +208,7 @@ void *mp_realloc(void *p, size_t n) {
     }
     mp_span_t *large = NULL;
     unsigned c = fast_class((uintptr_t)p);
-    if (MP_UNLIKELY(c == 0)) c = check_pointer("realloc", (uintptr_t)p, &large);
+    if (MP_UNLIKELY(c == 0)) c = check_pointer(OP_REALLOC, (uintptr_t)p, &large);
     size_t old = usable_of(c, large);
     /* Keep the block when the new size still fits and would not waste more
      * than half of it: the common grow-a-little / shrink-a-little cases. */
@@ -247,7 +249,7 @@ void mp_free_sized(void *p, size_t size) {
         return;
     }
     mp_span_t *large = NULL;
-    unsigned c = check_pointer("free", a, &large);   /* a bad pointer first */
+    unsigned c = check_pointer(OP_FREE, a, &large);   /* a bad pointer first */
     if (c != 0) {
         if (MP_UNLIKELY(size > _mp_classes[c].size))
             _mp_fatal("mp_free_sized with a wrong size", p);

@@ -47,31 +47,24 @@ static size_t pow2_at_least(size_t x) {
     return p;
 }
 
-/* Pages per span.  Classes up to MP_FASTFREE_MAX: the fewest pages, up to
- * 16, whose tail is at most 1/64 of the span, else the smallest tail among
- * 1..16 pages.  Bigger classes: the fewest pages whose tail is at most 1/8
- * (one object per span there; coupling two 40 KiB objects in one span to
- * save a tail would keep pages alive until both are freed). */
-static size_t span_pages(size_t size) {
-    if (size > MP_FASTFREE_MAX) {
-        size_t pages = 1;
-        while (pages * MP_PAGE_SIZE < size || (pages * MP_PAGE_SIZE) % size * 8 > pages * MP_PAGE_SIZE)
-            pages++;
-        return pages;
-    }
-    size_t best = 0, best_tail = 0;
-    for (size_t pages = 1; pages <= 16; pages++) {
+/* The fewest pages, up to max, whose tail after the last whole object is at
+ * most 1/den of the span; 0 if none. */
+static size_t span_pages_within(size_t size, size_t den, size_t max) {
+    for (size_t pages = 1; pages <= max; pages++) {
         size_t bytes = pages * MP_PAGE_SIZE;
-        if (bytes < size) continue;
-        size_t tail = bytes % size;
-        if (tail * 64 <= bytes) return pages;
-        /* tail/bytes < best_tail/best_bytes, without division */
-        if (best == 0 || tail * best * MP_PAGE_SIZE < best_tail * bytes) {
-            best = pages;
-            best_tail = tail;
-        }
+        if (bytes >= size && bytes % size * den <= bytes) return pages;
     }
-    return best;
+    return 0;
+}
+
+/* Pages per span: a tail of at most 1/64 within 16 pages for classes up to
+ * MP_FASTFREE_MAX (every one of them has such a span count), else - and for
+ * bigger classes, one object a span - at most 1/8 (coupling two 40 KiB
+ * objects in one span to save a tail would keep pages alive until both are
+ * freed). */
+static size_t span_pages(size_t size) {
+    size_t pages = size <= MP_FASTFREE_MAX ? span_pages_within(size, 64, 16) : 0;
+    return pages ? pages : span_pages_within(size, 8, 128);
 }
 
 static void class_add(size_t size) {
