@@ -120,7 +120,7 @@ explicit_run() {
         XT+=("$1"); XL+=("$2"); XM+=("$3"); XK+=("$4"); shift 4; XC+=("$*")
     }
     xsc() { local v=$(( ($1 * SCALE + 50) / 100 )); [ "$v" -ge 1 ] || v=1; echo "$v"; }
-    local fixed_kinds="slab=slab pool=pool mp_malloc=mp glibc=malloc mimalloc=malloc@mimalloc"
+    local fixed_kinds="slab=slab pool=pool pool_cache=poolc mp_malloc=mp glibc=malloc mimalloc=malloc@mimalloc"
     local s t pairs
     for s in 64 256; do
         for t in $xth; do
@@ -198,7 +198,7 @@ explicit_run() {
             rows[$1] = rows[$1] sprintf("| %s |", $2)
             nk = split(order, ks, " ")
             for (i = 1; i <= nk; i++) rows[$1] = rows[$1] " " cell(v[ks[i]]) " |"
-            if ($1 == "fixed") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["pool"], v["mp_malloc"]), ratio(v["pool"], v["mimalloc"]))
+            if ($1 == "fixed") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["pool_cache"], v["mp_malloc"]), ratio(v["pool_cache"], v["mimalloc"]))
             if ($1 == "parse") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["glibc"], v["arena"]), ratio(v["mimalloc"], v["arena"]))
             if ($1 == "release") rows[$1] = rows[$1] sprintf(" %s | %s |", ratio(v["heap_free"], v["heap_destroy"]), ratio(v["mp_free"], v["heap_destroy"]))
             rows[$1] = rows[$1] "\n"
@@ -212,7 +212,7 @@ explicit_run() {
             print ""
             split("fixed parse release", tabs, " ")
             title["fixed"] = "Fixed-size objects: alloc+free pairs, Mops/s over all threads (higher is better)"
-            extra["fixed"] = " pool/mp_malloc | pool/mimalloc |"
+            extra["fixed"] = " pool_cache/mp_malloc | pool_cache/mimalloc |"
             title["parse"] = "Parse-like workload: ns per object, allocation and release (lower is better)"
             extra["parse"] = " glibc/arena | mimalloc/arena |"
             title["release"] = "Releasing a million objects: ms (lower is better)"

@@ -4,7 +4,8 @@
  * LD_PRELOAD puts there: bench/run.sh runs it under mimalloc).
  *
  *   x_fixed <kind> <size> <threads> <pairs per thread> [batch]
- *     kind   slab | pool | mp | malloc
+ *     kind   slab | pool | poolc | mp | malloc
+ *            (poolc: the pool through its thread-cache handle, mp_pool_cache)
  *     batch  objects allocated before they are freed, in allocation order
  *            (default 1: alloc+free pairs)
  *
@@ -31,7 +32,7 @@
 #define X_NAME "x_fixed"
 #include "x_common.h"
 
-enum { K_SLAB, K_POOL, K_MP, K_MALLOC };
+enum { K_SLAB, K_POOL, K_POOLC, K_MP, K_MALLOC };
 
 static __typeof__(&mp_slab_create) slab_create_fn;
 static __typeof__(&mp_slab_alloc) slab_alloc_fn;
@@ -39,6 +40,9 @@ static __typeof__(&mp_slab_free) slab_free_fn;
 static __typeof__(&mp_pool_create) pool_create_fn;
 static __typeof__(&mp_pool_alloc) pool_alloc_fn;
 static __typeof__(&mp_pool_free) pool_free_fn;
+static __typeof__(&mp_pool_cache) pool_cache_fn;
+static __typeof__(&mp_pool_cache_alloc) pool_cache_alloc_fn;
+static __typeof__(&mp_pool_cache_free) pool_cache_free_fn;
 static __typeof__(&mp_malloc) mp_malloc_fn;
 static __typeof__(&mp_free) mp_free_fn;
 
@@ -57,6 +61,9 @@ static void load_mempool(void) {
     X_LOAD(lib, pool_create_fn, "mp_pool_create");
     X_LOAD(lib, pool_alloc_fn, "mp_pool_alloc");
     X_LOAD(lib, pool_free_fn, "mp_pool_free");
+    X_LOAD(lib, pool_cache_fn, "mp_pool_cache");
+    X_LOAD(lib, pool_cache_alloc_fn, "mp_pool_cache_alloc");
+    X_LOAD(lib, pool_cache_free_fn, "mp_pool_cache_free");
     X_LOAD(lib, mp_malloc_fn, "mp_malloc");
     X_LOAD(lib, mp_free_fn, "mp_free");
 }
@@ -84,6 +91,12 @@ static long run(long n, void **slot) {
     switch (kind) {
     case K_SLAB: RUN_LOOP(slab_alloc_fn(slab), slab_free_fn(slab, p_)); break;
     case K_POOL: RUN_LOOP(pool_alloc_fn(pool), pool_free_fn(pool, p_)); break;
+    case K_POOLC: {
+        mp_pool_cache_t *pc = pool_cache_fn(pool);
+        if (pc == NULL) return -1;
+        RUN_LOOP(pool_cache_alloc_fn(pc), pool_cache_free_fn(pc, p_));
+        break;
+    }
     case K_MP: RUN_LOOP(mp_malloc_fn(sz), (mp_free_fn(p_), 0)); break;
     default: RUN_LOOP(malloc(sz), (free(p_), 0)); break;
     }
@@ -113,11 +126,11 @@ static void *worker(void *v) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: x_fixed slab|pool|mp|malloc <size> <threads> <pairs per thread> [batch]\n");
+        fprintf(stderr, "usage: x_fixed slab|pool|poolc|mp|malloc <size> <threads> <pairs per thread> [batch]\n");
         return 2;
     }
     const char *k = argv[1];
-    kind = !strcmp(k, "slab") ? K_SLAB : !strcmp(k, "pool") ? K_POOL
+    kind = !strcmp(k, "slab") ? K_SLAB : !strcmp(k, "pool") ? K_POOL : !strcmp(k, "poolc") ? K_POOLC
          : !strcmp(k, "mp") ? K_MP : !strcmp(k, "malloc") ? K_MALLOC : -1;
     size = (size_t)strtoull(argv[2], NULL, 10);
     nthreads = atoi(argv[3]);
@@ -130,8 +143,8 @@ int main(int argc, char **argv) {
     pairs = (pairs + batch - 1) / batch * batch;
     load_mempool();
     if (kind == K_SLAB) slab = slab_create_fn(size, (size_t)nthreads * (size_t)batch, 0, 0);
-    if (kind == K_POOL) pool = pool_create_fn(size, 0, (size_t)nthreads * (size_t)batch, 0, 0);
-    if ((kind == K_SLAB && !slab) || (kind == K_POOL && !pool)) {
+    if (kind == K_POOL || kind == K_POOLC) pool = pool_create_fn(size, 0, (size_t)nthreads * (size_t)batch, 0, 0);
+    if ((kind == K_SLAB && !slab) || ((kind == K_POOL || kind == K_POOLC) && !pool)) {
         perror("x_fixed: create");
         return 1;
     }

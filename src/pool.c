@@ -178,11 +178,20 @@ typedef struct {
     _Atomic uint8_t *st;                 /* its state byte */
 } pool_slot_t;
 
-typedef struct pool_cache_s pool_cache_t;
-struct pool_cache_s {
+/* A thread's cache of one pool; also the public mp_pool_cache_t handle. */
+typedef struct mp_pool_cache_s pool_cache_t;
+struct mp_pool_cache_s {
     mp_xent_t x;                         /* tag: the pool's; stamp: the same, or 0 */
-    _Atomic uint32_t n;                  /* objects in slot[] */
+    _Atomic uint32_t top;                /* bytes of slot[] in use (objects * 16:
+                                          * the fast paths index by it directly) */
+    uint32_t end;                        /* bytes of slot[] (cap * 16) */
     uint32_t cap;
+    /* what the handle's fast paths read instead of the pool's fields */
+    void *owner;                         /* its thread's pointer (pool_self); NULL when
+                                          * every call must take the slow path (poison) */
+    mp_pool_t *pool;
+    uintptr_t vmask;                     /* the pool's */
+    uint32_t sshift;                     /* the pool's */
     uintptr_t last;                      /* chunk of the last free, or POOL_NONE */
     uintptr_t last_sdelta;               /* its sdelta */
     uintptr_t known[POOL_KNOWN];         /* more chunks of this pool (1: none) */
@@ -216,6 +225,22 @@ struct mp_pool_s {
     size_t ncaches;
     mp_xcounters_t err;
 };
+
+/* Objects in c; set them.  Only c's thread writes; stats read. */
+MP_INLINE uint32_t pool_count(pool_cache_t *c) {
+    return atomic_load_explicit(&c->top, memory_order_relaxed) / (uint32_t)sizeof(pool_slot_t);
+}
+MP_INLINE void pool_set_count(pool_cache_t *c, uint32_t n) {
+    atomic_store_explicit(&c->top, n * (uint32_t)sizeof(pool_slot_t), memory_order_relaxed);
+}
+/* The slot `top` bytes into c's array. */
+MP_INLINE pool_slot_t *pool_at(pool_cache_t *c, uint32_t top) {
+    return (pool_slot_t *)((char *)c->slot + top);
+}
+
+/* The calling thread's identity for a cache handle: its thread pointer,
+ * one load on x86-64 and aarch64, unique among live threads. */
+MP_INLINE void *pool_self(void) { return __builtin_thread_pointer(); }
 
 MP_INLINE _Atomic uint8_t *pool_state(mp_pool_t *p, uintptr_t o) {
     return mp_xstate(o & p->chunk_of, o, p->sshift);
@@ -321,8 +346,13 @@ static pool_cache_t *pool_cache_get(mp_pool_t *p) {
     /* A poisoning pool's caches never match on the fast paths (stamp 0):
      * every call takes the slow path, which poisons and checks. */
     c->x = (mp_xent_t){ (p->flags & MP_FLAG_POISON) ? 0 : p->tag, p->tag, p->id, XK_POOL };
-    atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+    pool_set_count(c, 0);
     c->cap = p->cache_cap;
+    c->end = c->cap * (uint32_t)sizeof(pool_slot_t);
+    c->owner = (p->flags & MP_FLAG_POISON) ? NULL : pool_self();
+    c->pool = p;
+    c->vmask = p->vmask;
+    c->sshift = p->sshift;
     c->last = POOL_NONE(p);
     c->last_sdelta = 0;
     for (int i = 0; i < POOL_KNOWN; i++) c->known[i] = 1;
@@ -339,12 +369,12 @@ static pool_cache_t *pool_cache_get(mp_pool_t *p) {
 
 /* Move the `n` oldest objects of c to the store. */
 static void pool_cache_drain(mp_pool_t *p, pool_cache_t *c, uint32_t n) {
-    uint32_t have = atomic_load_explicit(&c->n, memory_order_relaxed);
+    uint32_t have = pool_count(c);
     if (n > have) n = have;
     mp_lock(&p->lock);
     pool_give(p, c->slot, n);
     memmove(c->slot, c->slot + n, (have - n) * sizeof(pool_slot_t));
-    atomic_store_explicit(&c->n, have - n, memory_order_relaxed);
+    pool_set_count(c, have - n);
     mp_unlock(&p->lock);
 }
 
@@ -353,8 +383,8 @@ static void pool_detach(void *obj, mp_xent_t *e) {
     mp_pool_t *p = obj;
     pool_cache_t *c = (pool_cache_t *)e;
     mp_lock(&p->lock);
-    pool_give(p, c->slot, atomic_load_explicit(&c->n, memory_order_relaxed));
-    atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+    pool_give(p, c->slot, pool_count(c));
+    pool_set_count(c, 0);
     if (c->prev) c->prev->next = c->next;
     else p->caches = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -418,7 +448,7 @@ static MP_NOINLINE void *pool_alloc_slow(mp_pool_t *p) {
         mp_unlock(&p->lock);
         if (got == 0) return _mp_xfail(&p->err, code);
     } else {
-        uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
+        uint32_t n = pool_count(c);
         if (n == 0) {
             mp_lock(&p->lock);
             n = pool_take(p, c->slot, p->batch, &code);
@@ -426,49 +456,62 @@ static MP_NOINLINE void *pool_alloc_slow(mp_pool_t *p) {
             if (n == 0) return _mp_xfail(&p->err, code);
         }
         s = c->slot[--n];
-        atomic_store_explicit(&c->n, n, memory_order_relaxed);
+        pool_set_count(c, n);
     }
     atomic_store_explicit(s.st, XS_LIVE, memory_order_relaxed);
     if (p->flags & MP_FLAG_POISON) _mp_xpoison_check(&p->err, s.obj, s.obj, p->l.stride);
     return s.obj;
 }
 
-void *mp_pool_alloc(mp_pool_t *p) {
-    if (MP_UNLIKELY(p == NULL)) return _mp_xfail(NULL, MP_EINVAL);
+/* Pop the newest of c's cached objects; top (c->top) is not 0. */
+MP_INLINE void *pool_pop(pool_cache_t *c, uint32_t top) {
+    top -= (uint32_t)sizeof(pool_slot_t);
+    pool_slot_t *s = pool_at(c, top);
+    atomic_store_explicit(&c->top, top, memory_order_relaxed);
+    atomic_store_explicit(s->st, XS_LIVE, memory_order_relaxed);
+    return s->obj;
+}
+
+/* The calling thread's cache of p if the fast paths may use it, else NULL
+ * (no cache yet, a poisoning pool, or p NULL - the slow paths sort out which). */
+MP_INLINE pool_cache_t *pool_cache_hit(mp_pool_t *p) {
+    if (MP_UNLIKELY(p == NULL)) return NULL;
     mp_xtls_t *t = _mp_xtls;
     uint32_t id = p->id;
-    if (MP_LIKELY(id < t->cap)) {
-        pool_cache_t *c = (pool_cache_t *)t->ent[id];
-        if (MP_LIKELY(c->x.stamp == p->tag)) {
-            uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
-            if (MP_LIKELY(n != 0)) {
-                pool_slot_t *s = &c->slot[n - 1];
-                atomic_store_explicit(&c->n, n - 1, memory_order_relaxed);
-                atomic_store_explicit(s->st, XS_LIVE, memory_order_relaxed);
-                return s->obj;
-            }
-        }
+    if (MP_UNLIKELY(id >= t->cap)) return NULL;
+    pool_cache_t *c = (pool_cache_t *)t->ent[id];
+    return MP_LIKELY(c->x.stamp == p->tag) ? c : NULL;
+}
+
+static MP_NOINLINE void *pool_alloc_null(void) { return _mp_xfail(NULL, MP_EINVAL); }
+
+void *mp_pool_alloc(mp_pool_t *p) {
+    pool_cache_t *c = pool_cache_hit(p);
+    if (MP_LIKELY(c != NULL)) {
+        uint32_t top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        if (MP_LIKELY(top != 0)) return pool_pop(c, top);
     }
-    return pool_alloc_slow(p);
+    return p != NULL ? pool_alloc_slow(p) : pool_alloc_null();
 }
 
 /* Push a freed object (its state already XS_FREE) into c, flushing half of
  * c first when it is full. */
 MP_INLINE int pool_cache_push(mp_pool_t *p, pool_cache_t *c, void *obj, _Atomic uint8_t *st) {
-    uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
+    uint32_t n = pool_count(c);
     if (MP_UNLIKELY(n == c->cap)) {
         pool_cache_drain(p, c, p->batch);
-        n = atomic_load_explicit(&c->n, memory_order_relaxed);
+        n = pool_count(c);
     }
     c->slot[n].obj = obj;
     c->slot[n].st = st;
-    atomic_store_explicit(&c->n, n + 1, memory_order_relaxed);
+    pool_set_count(c, n + 1);
     return MP_OK;
 }
 
 /* Validate obj fully, then free it into the calling thread's cache (or the
  * store when the thread has none). */
 static MP_NOINLINE int pool_free_slow(mp_pool_t *p, void *obj) {
+    if (p == NULL) return _mp_xrefuse(NULL, MP_EINVAL);
     if (obj == NULL) return _mp_xrefuse(&p->err, MP_EINVAL);
     uintptr_t o = (uintptr_t)obj;
     mp_xchunk_t *ch = mp_xchunk_find(o, ~p->chunk_of, MP_XMAGIC_POOL, p);
@@ -493,51 +536,90 @@ static MP_NOINLINE int pool_free_slow(mp_pool_t *p, void *obj) {
     return pool_cache_push(p, c, obj, st);
 }
 
+/* A free whose state byte held e, not XS_LIVE: refuse it. */
+static MP_NOINLINE int pool_refuse(pool_cache_t *c, uint8_t e) {
+    return _mp_xrefuse(&c->pool->err, e == XS_FREE ? MP_EDOUBLEFREE : MP_EINTERIOR);
+}
+
+/* Mark the object whose state byte is st free: true, or false with *e the
+ * state it had (then the free is refused).  Atomic, so that of two threads
+ * freeing one object at once exactly one succeeds. */
+MP_INLINE bool pool_mark_free(_Atomic uint8_t *st, uint8_t *e) {
+    *e = XS_LIVE;
+    return atomic_compare_exchange_strong_explicit(st, e, XS_FREE, memory_order_relaxed,
+                                                   memory_order_relaxed);
+}
+
 /* The fast path's chunk test failed: a chunk this cache knows (no page-map
  * lookup), else the full check. */
-static MP_NOINLINE int pool_free_known(mp_pool_t *p, pool_cache_t *c, void *obj) {
+static MP_NOINLINE int pool_free_known(pool_cache_t *c, void *obj) {
+    mp_pool_t *p = c->pool;
     uintptr_t o = (uintptr_t)obj, ch = o & p->chunk_of;
     if (c->known[(ch >> p->kshift) & (POOL_KNOWN - 1)] != ch || (o & p->gmask) != 0)
         return pool_free_slow(p, obj);
     c->last = ch;
     c->last_sdelta = ((mp_xchunk_t *)ch)->sdelta;
     _Atomic uint8_t *st = (_Atomic uint8_t *)((o >> p->sshift) + c->last_sdelta);
-    uint8_t e = XS_LIVE;
-    if (!atomic_compare_exchange_strong_explicit(st, &e, XS_FREE, memory_order_relaxed,
-                                                 memory_order_relaxed))
-        return _mp_xrefuse(&p->err, e == XS_FREE ? MP_EDOUBLEFREE : MP_EINTERIOR);
+    uint8_t e;
+    if (!pool_mark_free(st, &e)) return pool_refuse(c, e);
     return pool_cache_push(p, c, obj, st);
 }
 
-static MP_NOINLINE int pool_free_full(mp_pool_t *p, pool_cache_t *c, void *obj,
-                                      _Atomic uint8_t *st) {
-    return pool_cache_push(p, c, obj, st);
+static MP_NOINLINE int pool_free_full(pool_cache_t *c, void *obj, _Atomic uint8_t *st) {
+    return pool_cache_push(c->pool, c, obj, st);
+}
+
+/* Free obj into c, the calling thread's cache of its pool. */
+MP_INLINE int pool_free_into(pool_cache_t *c, void *obj) {
+    uintptr_t o = (uintptr_t)obj;
+    /* obj is on a granule of the chunk this thread freed into last */
+    if (MP_UNLIKELY((o & c->vmask) != c->last)) return pool_free_known(c, obj);
+    _Atomic uint8_t *st = (_Atomic uint8_t *)((o >> c->sshift) + c->last_sdelta);
+    uint8_t e;
+    if (MP_UNLIKELY(!pool_mark_free(st, &e))) return pool_refuse(c, e);
+    uint32_t top = atomic_load_explicit(&c->top, memory_order_relaxed);
+    if (MP_UNLIKELY(top == c->end)) return pool_free_full(c, obj, st);
+    pool_slot_t *s = pool_at(c, top);
+    s->obj = obj;
+    s->st = st;
+    atomic_store_explicit(&c->top, top + (uint32_t)sizeof(pool_slot_t), memory_order_relaxed);
+    return MP_OK;
 }
 
 int mp_pool_free(mp_pool_t *p, void *obj) {
-    if (MP_UNLIKELY(p == NULL)) return _mp_xrefuse(NULL, MP_EINVAL);
-    mp_xtls_t *t = _mp_xtls;
-    uint32_t id = p->id;
-    if (MP_LIKELY(id < t->cap)) {
-        pool_cache_t *c = (pool_cache_t *)t->ent[id];
-        uintptr_t o = (uintptr_t)obj;
-        if (MP_LIKELY(c->x.stamp == p->tag)) {
-            /* obj is on a granule of the chunk this thread freed into last */
-            if (MP_UNLIKELY((o & p->vmask) != c->last)) return pool_free_known(p, c, obj);
-            _Atomic uint8_t *st = (_Atomic uint8_t *)((o >> p->sshift) + c->last_sdelta);
-            uint8_t e = XS_LIVE;
-            if (MP_UNLIKELY(!atomic_compare_exchange_strong_explicit(
-                    st, &e, XS_FREE, memory_order_relaxed, memory_order_relaxed)))
-                return _mp_xrefuse(&p->err, e == XS_FREE ? MP_EDOUBLEFREE : MP_EINTERIOR);
-            uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
-            if (MP_UNLIKELY(n == c->cap)) return pool_free_full(p, c, obj, st);
-            c->slot[n].obj = obj;
-            c->slot[n].st = st;
-            atomic_store_explicit(&c->n, n + 1, memory_order_relaxed);
-            return MP_OK;
-        }
-    }
+    pool_cache_t *c = pool_cache_hit(p);
+    if (MP_LIKELY(c != NULL)) return pool_free_into(c, obj);
     return pool_free_slow(p, obj);
+}
+
+/* ---- the thread's cache as a handle ------------------------------------------ */
+/* The handle's calls skip the per-thread table: one comparison proves the
+ * caller is the cache's thread.  The thread pointer is that proof: it is
+ * the thread's own and is reused only after the thread has exited, by when
+ * its caches have been freed.  Any other caller - or any call
+ * on a poisoning pool's cache, whose owner is NULL - goes through the
+ * pool's ordinary calls, which use the caller's own cache. */
+mp_pool_cache_t *mp_pool_cache(mp_pool_t *p) {
+    if (p == NULL) return _mp_xfail(NULL, MP_EINVAL);
+    pool_cache_t *c = pool_cache_get(p);
+    return c != NULL ? c : _mp_xfail(&p->err, MP_ENOMEM);
+}
+
+static MP_NOINLINE void *pool_cache_alloc_slow(pool_cache_t *c) {
+    return c != NULL ? pool_alloc_slow(c->pool) : pool_alloc_null();
+}
+
+void *mp_pool_cache_alloc(mp_pool_cache_t *c) {
+    if (MP_LIKELY(c != NULL && c->owner == pool_self())) {
+        uint32_t top = atomic_load_explicit(&c->top, memory_order_relaxed);
+        if (MP_LIKELY(top != 0)) return pool_pop(c, top);
+    }
+    return pool_cache_alloc_slow(c);
+}
+
+int mp_pool_cache_free(mp_pool_cache_t *c, void *obj) {
+    if (MP_LIKELY(c != NULL && c->owner == pool_self())) return pool_free_into(c, obj);
+    return c != NULL ? mp_pool_free(c->pool, obj) : _mp_xrefuse(NULL, MP_EINVAL);
 }
 
 int mp_pool_flush(mp_pool_t *p) {
@@ -567,7 +649,7 @@ int mp_pool_stats(mp_pool_t *p, mp_pool_stats_t *st) {
     size_t cached = 0;
     mp_lock(&p->lock);
     for (pool_cache_t *c = p->caches; c; c = c->next)
-        cached += atomic_load_explicit(&c->n, memory_order_relaxed);
+        cached += pool_count(c);
     /* (a cache's count is read without its thread's cooperation: clamp) */
     st->allocated = p->carved >= p->store_n + cached ? p->carved - p->store_n - cached : 0;
     st->capacity = p->capacity;

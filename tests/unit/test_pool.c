@@ -1,6 +1,7 @@
 /* test_pool.c - the pool allocator and the per-thread table (pool.c):
  * caches, flush, cap, every bad input and bad free (fast and slow paths),
- * many pools at once, thread exit, 10,000 short-lived threads, reuse of a
+ * the thread-cache handle (owner, other thread, poisoning pool), many pools
+ * at once, thread exit, 10,000 short-lived threads, reuse of a
  * destroyed pool's id, objects crossing threads, concurrent double frees. */
 #define _GNU_SOURCE
 #include "xtest.h"
@@ -11,6 +12,17 @@ static mp_pool_stats_t stats_of(mp_pool_t *p) {
     memset(&st, 0xff, sizeof st);
     CHECK_EQ(mp_pool_stats(p, &st), MP_OK);
     return st;
+}
+
+/* p's error counts and live objects are these. */
+static void check_counts(mp_pool_t *p, uint64_t dbl, uint64_t interior, uint64_t foreign,
+                         uint64_t bad, size_t allocated) {
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.errors.double_free, dbl);
+    CHECK_EQ(st.errors.interior, interior);
+    CHECK_EQ(st.errors.foreign, foreign);
+    CHECK_EQ(st.errors.bad_request, bad);
+    CHECK_EQ(st.allocated, allocated);
 }
 
 TEST(create_and_basic_use) {
@@ -143,12 +155,7 @@ TEST(bad_frees_refused_and_counted) {
     CHECK_EQ(mp_pool_free(p, (void *)a), MP_OK);
     CHECK_EQ(mp_pool_free(p, (void *)a), MP_EDOUBLEFREE);
     CHECK_EQ(mp_pool_free(q, a), MP_EFOREIGN);
-    mp_pool_stats_t st = stats_of(p);
-    CHECK_EQ(st.errors.double_free, 2);
-    CHECK_EQ(st.errors.interior, 5);
-    CHECK_EQ(st.errors.foreign, 6);
-    CHECK_EQ(st.errors.bad_request, 1);
-    CHECK_EQ(st.allocated, 1);
+    check_counts(p, 2, 5, 6, 1, 1);
     CHECK_EQ(mp_pool_free(p, b), MP_OK);
     CHECK_EQ(stats_of(p).allocated, 0);
     CHECK_EQ(mp_pool_free(q, qa), MP_OK);
@@ -175,6 +182,116 @@ TEST(poison_catches_use_after_free) {
     CHECK_EQ(mp_pool_free(p, (void *)a), MP_EDOUBLEFREE);
     CHECK(mp_pool_alloc(p) == a);
     CHECK_EQ(stats_of(p).errors.poisoned, 1);
+    mp_pool_destroy(p);
+}
+
+/* ---- the thread-cache handle (mp_pool_cache) ------------------------------ */
+TEST(cache_handle_basic_and_bad_input) {
+    errno = 0;
+    CHECK(mp_pool_cache(NULL) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(mp_pool_cache_alloc(NULL) == NULL);
+    CHECK_EQ(mp_last_error(), MP_EINVAL);
+    CHECK_EQ(mp_pool_cache_free(NULL, &errno), MP_EINVAL);
+
+    mp_pool_t *p = mp_pool_create(40, 16, 0, 0, 0);
+    mp_pool_t *q = mp_pool_create(40, 16, 0, 0, 0);
+    REQUIRE(p && q);
+    mp_pool_cache_t *c = mp_pool_cache(p);
+    REQUIRE(c != NULL);
+    CHECK(mp_pool_cache(p) == c);                 /* one cache per thread and pool */
+    void *o[100];
+    for (int i = 0; i < 100; i++) {               /* past the cache: refills */
+        o[i] = mp_pool_cache_alloc(c);
+        REQUIRE(o[i] != NULL);
+        harness_fill(o[i], 40, (uintptr_t)i);
+    }
+    CHECK_EQ(stats_of(p).allocated, 100);
+    for (int i = 0; i < 100; i++) CHECK(harness_verify(o[i], 40, (uintptr_t)i) == (size_t)-1);
+    /* handle and pool calls mix: same cache */
+    CHECK_EQ(mp_pool_free(p, o[0]), MP_OK);
+    CHECK(mp_pool_cache_alloc(c) == o[0]);
+    for (int i = 0; i < 100; i += 2) CHECK_EQ(mp_pool_cache_free(c, o[i]), MP_OK);  /* past the cache: flushes */
+    CHECK(mp_pool_alloc(p) == o[98]);
+    CHECK_EQ(mp_pool_cache_free(c, o[98]), MP_OK);
+    /* every bad free, through the fast path's chunk test and past it */
+    void *qa = mp_pool_alloc(q), *m = mp_malloc(40);
+    int on_stack;
+    REQUIRE(qa && m);
+    CHECK_EQ(mp_pool_cache_free(c, o[0]), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_pool_cache_free(c, (char *)o[1] + 8), MP_EINTERIOR);
+    CHECK_EQ(mp_pool_cache_free(c, (char *)o[1] + 16), MP_EINTERIOR);
+    CHECK_EQ(mp_pool_cache_free(c, qa), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_cache_free(c, m), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_cache_free(c, &on_stack), MP_EFOREIGN);
+    CHECK_EQ(mp_pool_cache_free(c, NULL), MP_EINVAL);
+    CHECK_EQ(mp_pool_cache_free(c, (void *)(uintptr_t)1), MP_EFOREIGN);
+    check_counts(p, 1, 2, 4, 1, 50);
+    for (int i = 1; i < 100; i += 2) CHECK_EQ(mp_pool_cache_free(c, o[i]), MP_OK);
+    CHECK_EQ(stats_of(p).allocated, 0);
+    CHECK_EQ(mp_pool_free(q, qa), MP_OK);
+    mp_free(m);
+    mp_pool_destroy(p);
+    mp_pool_destroy(q);
+}
+
+struct handle_arg {
+    mp_pool_t *pool;
+    mp_pool_cache_t *c;                           /* the main thread's */
+    void *mine, *theirs;                          /* theirs: the main thread's object */
+    int freed, refused;
+    size_t threads;                               /* caches while the thread ran */
+};
+
+static void *other_thread_uses_handle(void *v) {
+    struct handle_arg *a = v;
+    a->mine = mp_pool_cache_alloc(a->c);          /* not the owner: its own cache */
+    a->freed = mp_pool_cache_free(a->c, a->theirs);
+    a->refused = mp_pool_cache_free(a->c, a->theirs);
+    a->threads = stats_of(a->pool).threads;
+    return NULL;
+}
+
+TEST(cache_handle_from_another_thread) {
+    mp_pool_t *p = mp_pool_create(64, 8, 0, 0, 0);
+    REQUIRE(p != NULL);
+    struct handle_arg a = { .pool = p, .c = mp_pool_cache(p) };
+    REQUIRE(a.c != NULL);
+    a.theirs = mp_pool_cache_alloc(a.c);
+    void *warm = mp_pool_cache_alloc(a.c);
+    REQUIRE(a.theirs && warm);
+    CHECK_EQ(mp_pool_cache_free(a.c, warm), MP_OK);  /* the owner's fast paths are warm */
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, other_thread_uses_handle, &a) == 0);
+    pthread_join(t, NULL);
+    REQUIRE(a.mine != NULL);
+    CHECK_EQ(a.freed, MP_OK);
+    CHECK_EQ(a.refused, MP_EDOUBLEFREE);
+    CHECK_EQ(a.threads, 2);                       /* it made a cache of its own */
+    /* the other thread's cache went back to the store when it exited; the
+     * main thread's cache did not take what the other thread freed */
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.threads, 1);
+    CHECK_EQ(st.allocated, 1);                    /* a.mine */
+    CHECK_EQ(mp_pool_cache_free(a.c, a.mine), MP_OK);
+    CHECK_EQ(stats_of(p).allocated, 0);
+    mp_pool_destroy(p);
+}
+
+TEST(cache_handle_of_a_poisoning_pool) {
+    mp_pool_t *p = mp_pool_create(48, 0, 10, 0, MP_FLAG_POISON);
+    REQUIRE(p != NULL);
+    mp_pool_cache_t *c = mp_pool_cache(p);
+    REQUIRE(c != NULL);
+    volatile unsigned char *a = launder_ptr(mp_pool_cache_alloc(c));
+    REQUIRE(a != NULL);
+    memset((void *)a, 0, 48);
+    CHECK_EQ(mp_pool_cache_free(c, (void *)a), MP_OK);
+    CHECK_EQ(a[47], MP_XPOISON_BYTE);             /* the handle took the poisoning path */
+    a[3] = 7;                                     /* use after free */
+    CHECK(mp_pool_cache_alloc(c) == a);
+    CHECK_EQ(stats_of(p).errors.poisoned, 1);
+    CHECK_EQ(mp_pool_cache_free(c, (void *)a), MP_OK);
     mp_pool_destroy(p);
 }
 
@@ -430,6 +547,9 @@ int main(void) {
     RUN(bad_frees_before_the_first_free);
     RUN(bad_frees_refused_and_counted);
     RUN(poison_catches_use_after_free);
+    RUN(cache_handle_basic_and_bad_input);
+    RUN(cache_handle_from_another_thread);
+    RUN(cache_handle_of_a_poisoning_pool);
     RUN(many_pools_at_once);
     RUN(thread_exit_returns_cache);
     RUN(ten_thousand_threads_leave_no_leak);
