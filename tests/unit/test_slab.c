@@ -1,6 +1,7 @@
 /* test_slab.c - the slab allocator (slab.c): layout, growth, cap, every bad
- * input and bad free, stats, poisoning, and threads (objects crossing
- * threads, concurrent double frees, the lock-free list under pressure). */
+ * input and bad free, stats, poisoning, and threads (free-list stripes
+ * sharing objects, objects crossing threads, concurrent double frees, the
+ * lock-free lists under pressure). */
 #define _GNU_SOURCE
 #include "xtest.h"
 
@@ -140,6 +141,46 @@ TEST(hard_cap) {
     CHECK(mp_slab_alloc(s) == NULL);
     for (int i = 0; i < 100; i++) CHECK_EQ(mp_slab_free(s, p[i]), MP_OK);
     mp_slab_destroy(s);
+}
+
+/* Objects freed onto one thread's stripe serve another thread: with the
+ * slab at its cap, the second thread must find all 100 (a thread that
+ * looked only at its own stripe would fail with MP_ELIMIT). */
+struct stripe_arg {
+    mp_slab_t *s;
+    void *p[100];
+    int got;
+};
+
+static void *take_all(void *v) {
+    struct stripe_arg *a = v;
+    for (a->got = 0; a->got < 100; a->got++)
+        if ((a->p[a->got] = mp_slab_alloc(a->s)) == NULL) break;
+    return NULL;
+}
+
+static void *free_all(void *v) {
+    struct stripe_arg *a = v;
+    for (int i = 0; i < a->got; i++) CHECK_EQ(mp_slab_free(a->s, a->p[i]), MP_OK);
+    return NULL;
+}
+
+TEST(stripes_share_their_objects) {
+    struct stripe_arg a = { .s = mp_slab_create(64, 0, 100, 0) };
+    REQUIRE(a.s != NULL);
+    for (int round = 0; round < 4; round++) {   /* each round on new threads: other stripes */
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, take_all, &a) == 0);
+        pthread_join(t, NULL);
+        CHECK_EQ(a.got, 100);
+        CHECK_EQ(stats_of(a.s).used, 100);
+        REQUIRE(pthread_create(&t, NULL, free_all, &a) == 0);
+        pthread_join(t, NULL);
+        CHECK_EQ(stats_of(a.s).used, 0);
+    }
+    CHECK_EQ(stats_of(a.s).capacity, 100);
+    CHECK_EQ(stats_of(a.s).errors.limit, 0);
+    mp_slab_destroy(a.s);
 }
 
 static int global_obj[64];
@@ -379,6 +420,7 @@ int main(void) {
     RUN(null_slab);
     RUN(grows_on_demand);
     RUN(hard_cap);
+    RUN(stripes_share_their_objects);
     RUN(bad_frees_refused_and_counted);
     RUN(destroyed_slab_pointers_refused);
     RUN(poison_catches_use_after_free);
