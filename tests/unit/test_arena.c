@@ -247,52 +247,29 @@ TEST(threads_bump_at_once) {
 
 /* A thread keeps its region across a reset (stale) and across the destroy
  * of its arena and the reuse of the arena's id. */
-struct helper {
-    pthread_barrier_t go, done;
-    mp_arena_t *_Atomic arena;
-    void *_Atomic got;
-    _Atomic int quit;
-};
-
-static void *helper_thread(void *v) {
-    struct helper *h = v;
-    for (;;) {
-        pthread_barrier_wait(&h->go);
-        if (atomic_load(&h->quit)) break;
-        void *p = mp_arena_alloc(atomic_load(&h->arena), 40);
-        if (p) memset(p, 3, 40);
-        atomic_store(&h->got, p);
-        pthread_barrier_wait(&h->done);
-    }
-    return NULL;
+static void *helper_alloc(void *arena) {
+    void *p = mp_arena_alloc(arena, 40);
+    if (p) memset(p, 3, 40);
+    return p;
 }
 
 TEST(stale_regions) {
-    struct helper h = { 0 };
-    pthread_barrier_init(&h.go, NULL, 2);
-    pthread_barrier_init(&h.done, NULL, 2);
-    pthread_t t;
-    pthread_create(&t, NULL, helper_thread, &h);
+    xhelper_t h;
+    xhelper_start(&h, helper_alloc);
     for (int i = 0; i < 30; i++) {
         mp_arena_t *a = mp_arena_create(0, 0);
         REQUIRE(a != NULL);
-        atomic_store(&h.arena, a);
         for (int r = 0; r < 3; r++) {
-            pthread_barrier_wait(&h.go);
-            pthread_barrier_wait(&h.done);
-            CHECK(atomic_load(&h.got) != NULL);
+            void *theirs = xhelper_step(&h, a);
+            CHECK(theirs != NULL);
             void *mine = mp_arena_alloc(a, 40);
-            CHECK(mine != NULL && mine != atomic_load(&h.got));
+            CHECK(mine != NULL && mine != theirs);
             CHECK_EQ(stats_of(a).used, 2 * 48);
             mp_arena_reset(a);
         }
         mp_arena_destroy(a);
     }
-    atomic_store(&h.quit, 1);
-    pthread_barrier_wait(&h.go);
-    pthread_join(t, NULL);
-    pthread_barrier_destroy(&h.go);
-    pthread_barrier_destroy(&h.done);
+    xhelper_stop(&h);
 }
 
 static void *exit_worker(void *v) {

@@ -410,40 +410,19 @@ TEST(ten_thousand_threads_leave_no_leak) {
 }
 
 /* ---- a destroyed pool's id reused while a thread still has its entry ----------------- */
-struct helper {
-    pthread_barrier_t go, done;
-    mp_pool_t *_Atomic pool;
-    void *_Atomic got;
-    _Atomic int quit;
-};
-
-static void *helper_thread(void *v) {
-    struct helper *h = v;
-    for (;;) {
-        pthread_barrier_wait(&h->go);
-        if (atomic_load(&h->quit)) break;
-        mp_pool_t *p = atomic_load(&h->pool);
-        void *o = mp_pool_alloc(p);
-        atomic_store(&h->got, o);
-        CHECK_EQ(mp_pool_free(p, o), MP_OK);   /* stays in this thread's cache */
-        pthread_barrier_wait(&h->done);
-    }
-    return NULL;
+static void *helper_alloc_free(void *pool) {
+    void *o = mp_pool_alloc(pool);
+    CHECK_EQ(mp_pool_free(pool, o), MP_OK);   /* stays in this thread's cache */
+    return o;
 }
 
 TEST(destroyed_pool_id_reused) {
-    struct helper h = { 0 };
-    pthread_barrier_init(&h.go, NULL, 2);
-    pthread_barrier_init(&h.done, NULL, 2);
-    pthread_t t;
-    pthread_create(&t, NULL, helper_thread, &h);
+    xhelper_t h;
+    xhelper_start(&h, helper_alloc_free);
     for (int i = 0; i < 50; i++) {
         mp_pool_t *p = mp_pool_create(32 + (size_t)(i % 3) * 32, 0, 0, 0, 0);
         REQUIRE(p != NULL);
-        atomic_store(&h.pool, p);
-        pthread_barrier_wait(&h.go);
-        pthread_barrier_wait(&h.done);
-        void *o = atomic_load(&h.got);
+        void *o = xhelper_step(&h, p);
         CHECK(o != NULL);
         mp_pool_stats_t st = stats_of(p);
         CHECK_EQ(st.allocated, 0);
@@ -452,11 +431,7 @@ TEST(destroyed_pool_id_reused) {
         CHECK_EQ(mp_pool_free(p, o), MP_EDOUBLEFREE);
         mp_pool_destroy(p);              /* the helper keeps a stale entry */
     }
-    atomic_store(&h.quit, 1);
-    pthread_barrier_wait(&h.go);
-    pthread_join(t, NULL);
-    pthread_barrier_destroy(&h.go);
-    pthread_barrier_destroy(&h.done);
+    xhelper_stop(&h);
 }
 
 /* ---- objects crossing threads ----------------------------------------------------------- */

@@ -39,6 +39,52 @@ static inline int cmp_range(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* A second thread in lockstep with the test: each xhelper_step(h, alloc)
+ * runs step(alloc) on it and returns what step returned.  For tests of what
+ * another thread's per-thread state does across resets and destroys. */
+typedef struct xhelper {
+    pthread_barrier_t go, done;
+    void *(*step)(void *alloc);
+    void *_Atomic alloc;
+    void *_Atomic got;
+    _Atomic int quit;
+    pthread_t t;
+} xhelper_t;
+
+static void *xhelper_main(void *v) {
+    xhelper_t *h = v;
+    for (;;) {
+        pthread_barrier_wait(&h->go);
+        if (atomic_load(&h->quit)) break;
+        atomic_store(&h->got, h->step(atomic_load(&h->alloc)));
+        pthread_barrier_wait(&h->done);
+    }
+    return NULL;
+}
+
+static inline void xhelper_start(xhelper_t *h, void *(*step)(void *alloc)) {
+    memset(h, 0, sizeof *h);
+    h->step = step;
+    pthread_barrier_init(&h->go, NULL, 2);
+    pthread_barrier_init(&h->done, NULL, 2);
+    REQUIRE(pthread_create(&h->t, NULL, xhelper_main, h) == 0);
+}
+
+static inline void *xhelper_step(xhelper_t *h, void *alloc) {
+    atomic_store(&h->alloc, alloc);
+    pthread_barrier_wait(&h->go);
+    pthread_barrier_wait(&h->done);
+    return atomic_load(&h->got);
+}
+
+static inline void xhelper_stop(xhelper_t *h) {
+    atomic_store(&h->quit, 1);
+    pthread_barrier_wait(&h->go);
+    pthread_join(h->t, NULL);
+    pthread_barrier_destroy(&h->go);
+    pthread_barrier_destroy(&h->done);
+}
+
 /* Concurrent double frees: each round, `fill` allocates n objects into
  * objs; then all T threads free every one of them at once, so each object
  * must be freed exactly once and refused T-1 times; `check` runs after the
