@@ -14,7 +14,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 # -ftls-model is set per variable (see tcache.c).
 LIBFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
             -fno-plt -fno-math-errno -Iinclude -Isrc $(WARN) $(EXTRA_CFLAGS)
-TESTFLAGS := -std=gnu11 -O1 -g -Iinclude -Isrc -Itests $(WARN) -Wno-missing-prototypes \
+TESTFLAGS := -std=gnu11 -O1 -g -Iinclude -Isrc -Itests -Itools $(WARN) -Wno-missing-prototypes \
              $(EXTRA_CFLAGS)
 LDLIBS  := -lpthread
 
@@ -26,7 +26,7 @@ LIB_A  := $(BUILD)/libmempool.a
 LIB_SO := $(BUILD)/libmempool.so
 
 .PHONY: all lib test unit-tests bench run-bench sanitize sanitize_asan sanitize_tsan \
-        clean help tests-build fastpath bench-build
+        clean help tests-build fastpath bench-build sizeclass-table
 
 all: lib
 
@@ -46,6 +46,14 @@ $(LIB_SO): $(OBJS)
 	$(CC) -shared -Wl,-z,now -Wl,--version-script=src/exports.map $(EXTRA_LDFLAGS) \
 	    -o $@ $^ $(LDLIBS)
 
+# The size-class table is constant data generated from the rule in
+# tools/sizeclass_rule.h and committed; run this after changing the rule
+# (test_sizeclass fails until you do).
+sizeclass-table: tools/gen_sizeclass.c tools/sizeclass_rule.h src/types.h
+	@mkdir -p $(BUILD)/bin
+	$(CC) -std=gnu11 -O1 $(WARN) -Isrc -Itools $< -o $(BUILD)/bin/gen_sizeclass
+	$(BUILD)/bin/gen_sizeclass > src/sizeclass_table.h
+
 # ---- tests --------------------------------------------------------------
 UNIT_SRCS   := $(wildcard tests/unit/*.c)
 API_SRCS    := $(wildcard tests/api/*.c)
@@ -64,7 +72,7 @@ TEST_BINS := $(UNIT_BINS) $(API_BINS) $(MISUSE_BINS) $(STRESS_BINS) $(PRELOAD_BI
              $(BUILD)/bin/tb $(BUILD)/tests/fastpath_loop
 
 # Unit tests see the library's internals: they link the static library.
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h tools/sizeclass_rule.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) $< $(LIB_A) -o $@ $(LDLIBS)
 
@@ -163,4 +171,5 @@ help:
 	@echo "  make fastpath   instruction counts of the malloc/free fast path (callgrind)"
 	@echo "  make sanitize   the tests under ASAN+UBSAN and under TSAN"
 	@echo "  make sanitize_asan / sanitize_tsan   one of the two"
+	@echo "  make sizeclass-table  regenerate src/sizeclass_table.h from tools/sizeclass_rule.h"
 	@echo "  make clean      remove build outputs"

@@ -10,7 +10,7 @@
  * any thread, or a constructor, whichever comes first) under _mp_init_lock.
  * The thread that runs it may re-enter malloc (pthread_atfork may allocate):
  * it then finds _mp_ready == 1 and is served without a thread cache, straight
- * from the central lists, which are usable as soon as the size classes are.
+ * from the central lists, which need no start-up of their own.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -131,7 +131,6 @@ MP_NOINLINE void _mp_init_slow(void) {
     atomic_store_explicit(&_mp_ready, 1, memory_order_release);
     _mp_os_init();
     options_read();
-    _mp_sizeclass_init();
     _mp_tcache_setup_thread_key();
     atomic_store_explicit(&_mp_ready, 2, memory_order_release);
     /* Registered only now: it may allocate, which is served normally. */

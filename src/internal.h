@@ -70,11 +70,10 @@ size_t _mp_fmt_u64(char *buf, uint64_t v);
 size_t _mp_fmt_hex(char *buf, uint64_t v);
 
 /* ---- sizeclass.c --------------------------------------------------------- */
-extern mp_class_t _mp_classes[MP_MAX_CLASSES];
-extern int _mp_nclasses;
-extern uint8_t _mp_cls8[MP_LOOKUP_MAX / 8 + 1];               /* (n+7)>>3    */
-extern uint8_t _mp_cls128[MP_SMALL_MAX / 128 + 1];            /* (n+127)>>7 */
-void _mp_sizeclass_init(void);
+extern const mp_class_t _mp_classes[MP_MAX_CLASSES];
+extern const int _mp_nclasses;
+extern const uint8_t _mp_cls8[MP_LOOKUP_MAX / 8 + 1];         /* (n+7)>>3    */
+extern const uint8_t _mp_cls128[MP_SMALL_MAX / 128 + 1];      /* (n+127)>>7 */
 
 /* Class of a request of n <= MP_SMALL_MAX bytes. */
 MP_INLINE unsigned mp_size_class(size_t n) {

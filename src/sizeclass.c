@@ -3,118 +3,15 @@
  * of each holds, how many objects move in a batch, and the lookup tables that
  * turn a request size into a class with one load.
  *
- * The table is generated at start-up by a short, documented rule rather than
- * written out, so the rule and its reasons live in one place:
- *   - 8: the smallest object that holds a free-list link; 8-byte aligned.
- *   - 16 to 128 in steps of 16: the finest step that keeps every class
- *     16-byte aligned (max_align_t).  Waste here is below 16 bytes, which is
- *     more than 12.5% for requests of 65..120 bytes: 16-byte alignment and a
- *     12.5% bound cannot both hold there, and alignment wins (C requires it).
- *   - above 128: eight classes per doubling (128+16, 128+32, ... 256, 256+32,
- *     ...), so a request never wastes more than 1/8 of its class (the step
- *     is 1/8 of the lower power of two: waste < step <= 12.5% of the
- *     request).  All are multiples of 16; up to 256 KiB.  97 classes.
- *   - span pages (span_pages): for classes up to 32 KiB the fewest pages
- *     (1..16) whose tail, after the last whole object, is at most 1/64 of
- *     the span; above, at most 1/8.  A 1/8 tail on top of the class's own
- *     rounding cost sqlite's page cache (4368-byte blocks in the 4608 class,
- *     5 per 3-page span) 12.5% over the request: 54 MiB peak RSS against
- *     glibc's 47 (52 with 1/64).  Spans of classes up to 32 KiB
- *     start aligned to the power of two at or above their length, which lets
- *     the free fast path check a pointer with a mask and a multiply (see
- *     types.h).
- *   - batch: 32 KiB worth of objects, between 1 and 32 - what moves between
- *     a thread cache and the central list in one lock hold.
- *   - tc_limit: what one thread may keep of a class, 4 MiB worth, between
- *     2 batches and 16384 objects, so that a thread that allocates a
- *     thousand 4 KiB blocks, or ten thousand 64 B ones (seed 004's rounds),
- *     and frees them all stays in its cache; bins only grow
- *     when a thread misses, and the per-thread byte cap (MEMPOOL_TCACHE_MAX)
- *     bounds the sum.
- * Nothing here is locked: the tables are written once, in _mp_init_slow,
- * before any thread can use them.
+ * The table is constant data, src/sizeclass_table.h, generated from a short
+ * rule that gives the reason for each choice (tools/sizeclass_rule.h; see
+ * there).  Computing it at build time rather than at start-up saves every
+ * process about 42,000 instructions and three page faults (docs/DESIGN.md).
+ * Nothing here is written, so nothing is locked.
  */
 #include "internal.h"
 
-mp_class_t _mp_classes[MP_MAX_CLASSES];
-int _mp_nclasses;
-uint8_t _mp_cls8[MP_LOOKUP_MAX / 8 + 1];
-uint8_t _mp_cls128[MP_SMALL_MAX / 128 + 1];
-
-static size_t pow2_at_least(size_t x) {
-    size_t p = 1;
-    while (p < x) p <<= 1;
-    return p;
-}
-
-/* The fewest pages, up to max, whose tail after the last whole object is at
- * most 1/den of the span; 0 if none. */
-static size_t span_pages_within(size_t size, size_t den, size_t max) {
-    for (size_t pages = 1; pages <= max; pages++) {
-        size_t bytes = pages * MP_PAGE_SIZE;
-        if (bytes >= size && bytes % size * den <= bytes) return pages;
-    }
-    return 0;
-}
-
-/* Pages per span: a tail of at most 1/64 within 16 pages for classes up to
- * MP_FASTFREE_MAX (every one of them has such a span count), else - and for
- * bigger classes, one object a span - at most 1/8 (coupling two 40 KiB
- * objects in one span to save a tail would keep pages alive until both are
- * freed). */
-static size_t span_pages(size_t size) {
-    size_t pages = size <= MP_FASTFREE_MAX ? span_pages_within(size, 64, 16) : 0;
-    return pages ? pages : span_pages_within(size, 8, 128);
-}
-
-static void class_add(size_t size) {
-    mp_class_t *c = &_mp_classes[_mp_nclasses++];
-    c->size = (uint32_t)size;
-    size_t pages = span_pages(size);
-    c->pages = (uint32_t)pages;
-    c->nobj = (uint32_t)(pages * MP_PAGE_SIZE / size);
-    c->fast_free = size <= MP_FASTFREE_MAX;
-    c->span_align = c->fast_free ? pow2_at_least(pages * MP_PAGE_SIZE) : MP_PAGE_SIZE;
-    size_t batch = 32768 / size;
-    c->batch = (uint32_t)(batch < 1 ? 1 : batch > 32 ? 32 : batch);
-    size_t lim = ((size_t)4 << 20) / size;
-    if (lim > 16384) lim = 16384;
-    if (lim < 2 * (size_t)c->batch) lim = 2 * (size_t)c->batch;
-    c->tc_limit = (uint32_t)lim;
-    size_t xs = (64 * 1024) / ((size_t)c->batch * size);
-    c->xfer_slots = (uint32_t)(xs < 1 ? 1 : xs > 16 ? 16 : xs);
-    /* x is a multiple of size below nobj*size  <=>  x*divc < tplus, for every
-     * x < 2^32: with divc = ceil(2^64/size), x = m*size gives x*divc = m*e
-     * (mod 2^64) where e = divc*size - 2^64 < size, while any other x gives
-     * at least divc.  So tplus = (nobj-1)*e + 1 accepts exactly the nobj
-     * object offsets (tested exhaustively in tests/unit/test_sizeclass.c). */
-    c->divc = UINT64_MAX / size + 1;
-    uint64_t e = c->divc * (uint64_t)size;
-    c->tplus = (uint64_t)(c->nobj - 1) * e + 1;
-}
-
-void _mp_sizeclass_init(void) {
-    _mp_nclasses = 1;                      /* class 0: not a small object */
-    _mp_classes[0] = (mp_class_t){ 0 };
-    class_add(8);
-    for (size_t s = 16; s <= 128; s += 16) class_add(s);
-    for (size_t p = 128; p < MP_SMALL_MAX; p *= 2)
-        for (size_t k = 1; k <= 8; k++) class_add(p + k * (p / 8));
-
-    /* Lookup tables: the smallest class whose size is >= the request. */
-    unsigned c = 1;
-    for (size_t i = 0; i <= MP_LOOKUP_MAX / 8; i++) {
-        size_t n = i * 8;
-        while (_mp_classes[c].size < n) c++;
-        _mp_cls8[i] = (uint8_t)c;
-    }
-    c = 1;
-    for (size_t i = 0; i <= MP_SMALL_MAX / 128; i++) {
-        size_t n = i * 128;
-        while (_mp_classes[c].size < n) c++;
-        _mp_cls128[i] = (uint8_t)c;
-    }
-}
+#include "sizeclass_table.h"
 
 unsigned _mp_size_class_aligned(size_t n, size_t align) {
     if (n > MP_SMALL_MAX) return 0;

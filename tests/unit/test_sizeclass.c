@@ -1,9 +1,30 @@
-/* test_sizeclass.c - the size-class table's invariants (sizeclass.c). */
+/* test_sizeclass.c - the size-class table's invariants (sizeclass.c), and
+ * that the committed table is what its rule makes. */
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
+#include "sizeclass_rule.h"
 
 static void init(void) { mp_ensure_init(); }
+
+/* src/sizeclass_table.h is generated and committed: a rule changed without
+ * `make sizeclass-table`, or a hand edit of the table, fails here. */
+TEST(table_is_the_rules) {
+    static mp_sizeclass_rule_t r;
+    mp_sizeclass_rule(&r);
+    REQUIRE(r.nclasses == _mp_nclasses);
+    for (int c = 0; c < MP_MAX_CLASSES; c++) {
+        const mp_class_t *a = &_mp_classes[c], *b = &r.classes[c];
+        CHECK_MSG(a->size == b->size && a->pages == b->pages && a->nobj == b->nobj &&
+                  a->batch == b->batch && a->tc_limit == b->tc_limit &&
+                  a->xfer_slots == b->xfer_slots && a->span_align == b->span_align &&
+                  a->fast_free == b->fast_free && a->divc == b->divc && a->tplus == b->tplus,
+                  "class %d differs from the rule: run make sizeclass-table", c);
+        if (TEST_FAILED()) return;
+    }
+    CHECK(memcmp(_mp_cls8, r.cls8, sizeof r.cls8) == 0);
+    CHECK(memcmp(_mp_cls128, r.cls128, sizeof r.cls128) == 0);
+}
 
 TEST(table_shape) {
     init();
@@ -123,6 +144,7 @@ TEST(good_size) {
 }
 
 int main(void) {
+    RUN(table_is_the_rules);
     RUN(table_shape);
     RUN(lookup_is_smallest_fit);
     RUN(internal_waste);
