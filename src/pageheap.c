@@ -186,7 +186,9 @@ static void heap_insert_merge(mp_span_t *s) {
         span_recycle(r);
     }
     s->state = MP_SPAN_FREE;
-    s->free_ms = now_ms();
+    /* Only dirty spans age toward release; a fresh chunk's span needs no
+     * clock (which spares a short-lived process the vDSO's first faults). */
+    s->free_ms = s->dirty ? now_ms() : 0;
     span_map_ends(s);
     list_insert(s);
 }
