@@ -72,7 +72,7 @@ TEST_BINS := $(UNIT_BINS) $(API_BINS) $(MISUSE_BINS) $(STRESS_BINS) $(PRELOAD_BI
              $(BUILD)/bin/tb $(BUILD)/tests/fastpath_loop
 
 # Unit tests see the library's internals: they link the static library.
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h tools/sizeclass_rule.h
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h tests/unit/xtest.h tools/sizeclass_rule.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) $< $(LIB_A) -o $@ $(LDLIBS)
 

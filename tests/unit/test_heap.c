@@ -260,51 +260,38 @@ TEST(poison_catches_use_after_free) {
 }
 
 /* ---- threads ---------------------------------------------------------------------- */
-struct share {
-    mp_heap_t *h;
-    void *_Atomic *ring;
-    size_t ring_len;
-    int iters;
-};
-
-static void *cross_worker(void *v) {
-    struct share *sh = v;
-    uint64_t rng = (uint64_t)pthread_self() | 1;
-    for (int i = 0; i < sh->iters && !TEST_FAILED(); i++) {
-        size_t n = 16 + harness_rand(&rng) % (i % 50 == 0 ? 60000 : 400);
-        size_t *o = mp_heap_malloc(sh->h, n);
-        if (o == NULL) {
-            CHECK(o != NULL);
-            break;
-        }
+/* Sizes mostly small, every 50th up to 60 KB; the stamp is the size and
+ * the address. */
+static void *heap_cross_make(void *h, uint64_t *rng, int i) {
+    size_t n = 16 + harness_rand(rng) % (i % 50 == 0 ? 60000 : 400);
+    size_t *o = mp_heap_malloc(h, n);
+    if (o != NULL) {
         o[0] = n;
         o[1] = (uintptr_t)o;
-        size_t k = harness_rand(&rng) % sh->ring_len;
-        size_t *q = atomic_exchange(&sh->ring[k], (void *)o);
-        if (q) {
-            CHECK_EQ(q[1], (uintptr_t)q);
-            CHECK_GE(mp_heap_usable_size(sh->h, q), q[0]);
-            CHECK_EQ(mp_heap_free(sh->h, q), MP_OK);
-        }
     }
-    return NULL;
+    return o;
+}
+
+static void heap_cross_take(void *h, void *obj) {
+    size_t *q = obj;
+    CHECK_EQ(q[1], (uintptr_t)q);
+    CHECK_GE(mp_heap_usable_size(h, q), q[0]);
+    CHECK_EQ(mp_heap_free(h, q), MP_OK);
 }
 
 TEST(shared_heap_objects_cross) {
-    struct share sh = { .ring_len = 128, .iters = 100000 / SCALE };
-    sh.h = mp_heap_create(0);
-    REQUIRE(sh.h != NULL);
-    sh.ring = calloc(sh.ring_len, sizeof *sh.ring);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, cross_worker, &sh);
-    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    xcross_t x = { .alloc = h, .make = heap_cross_make, .take = heap_cross_take,
+                   .ring_len = 128, .iters = 100000 / SCALE };
+    xcross_run(&x);
     size_t left = 0;
-    for (size_t k = 0; k < sh.ring_len; k++) left += sh.ring[k] != NULL;
-    mp_heap_stats_t st = stats_of(sh.h);
+    for (size_t k = 0; k < x.ring_len; k++) left += x.ring[k] != NULL;
+    mp_heap_stats_t st = stats_of(h);
     CHECK_EQ(st.objects, left);
     CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
-    free(sh.ring);
-    mp_heap_destroy(sh.h);                     /* frees what the ring holds */
+    xcross_done(&x);
+    mp_heap_destroy(h);                        /* frees what the ring holds */
 }
 
 static int heap_free_fn(void *a, void *p) { return mp_heap_free(a, p); }

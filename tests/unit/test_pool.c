@@ -435,51 +435,40 @@ TEST(destroyed_pool_id_reused) {
 }
 
 /* ---- objects crossing threads ----------------------------------------------------------- */
-struct share {
-    mp_pool_t *p;
-    void *_Atomic *ring;
-    size_t ring_len;
-    int iters;
-};
-
-static void *cross_worker(void *v) {
-    struct share *sh = v;
-    uint64_t rng = (uint64_t)pthread_self() | 1;
-    for (int i = 0; i < sh->iters && !TEST_FAILED(); i++) {
-        uint64_t *o = mp_pool_alloc(sh->p);
-        if (o == NULL) {
-            CHECK(o != NULL);
-            break;
-        }
+static void *pool_cross_make(void *p, uint64_t *rng, int i) {
+    uint64_t *o = mp_pool_alloc(p);
+    if (o != NULL) {
         o[0] = (uintptr_t)o;
         o[3] = ~(uintptr_t)o;
-        size_t k = harness_rand(&rng) % sh->ring_len;
-        uint64_t *q = atomic_exchange(&sh->ring[k], (void *)o);
-        if (q) {
-            CHECK_EQ(q[0], (uintptr_t)q);
-            CHECK_EQ(q[3], ~(uintptr_t)q);
-            CHECK_EQ(mp_pool_free(sh->p, q), MP_OK);
-        }
-        if (i % 4096 == 0) mp_pool_flush(sh->p);
     }
-    return NULL;
+    return o;
+}
+
+static void pool_cross_take(void *p, void *obj) {
+    uint64_t *q = obj;
+    CHECK_EQ(q[0], (uintptr_t)q);
+    CHECK_EQ(q[3], ~(uintptr_t)q);
+    CHECK_EQ(mp_pool_free(p, q), MP_OK);
+}
+
+/* now and then, give the cache back to the store (objects cross there too) */
+static void pool_cross_after(void *p, int i) {
+    if (i % 4096 == 0) mp_pool_flush(p);
 }
 
 TEST(threads_objects_cross) {
-    struct share sh = { .ring_len = 256, .iters = 300000 / SCALE };
-    sh.p = mp_pool_create(32, 32, 0, 0, 0);
-    REQUIRE(sh.p != NULL);
-    sh.ring = calloc(sh.ring_len, sizeof *sh.ring);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, cross_worker, &sh);
-    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    for (size_t k = 0; k < sh.ring_len; k++)
-        if (sh.ring[k]) CHECK_EQ(mp_pool_free(sh.p, sh.ring[k]), MP_OK);
-    mp_pool_stats_t st = stats_of(sh.p);
+    mp_pool_t *p = mp_pool_create(32, 32, 0, 0, 0);
+    REQUIRE(p != NULL);
+    xcross_t x = { .alloc = p, .make = pool_cross_make, .take = pool_cross_take,
+                   .after = pool_cross_after, .ring_len = 256, .iters = 300000 / SCALE };
+    xcross_run(&x);
+    for (size_t k = 0; k < x.ring_len; k++)
+        if (x.ring[k]) CHECK_EQ(mp_pool_free(p, x.ring[k]), MP_OK);
+    mp_pool_stats_t st = stats_of(p);
     CHECK_EQ(st.allocated, 0);
     CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
-    free(sh.ring);
-    mp_pool_destroy(sh.p);
+    xcross_done(&x);
+    mp_pool_destroy(p);
 }
 
 /* ---- concurrent double frees: exactly one free wins --------------------------------------- */

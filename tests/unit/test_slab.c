@@ -286,57 +286,37 @@ TEST(poison_catches_use_after_free) {
 
 /* ---- threads ------------------------------------------------------------------ */
 
-struct share {
-    mp_slab_t *s;
-    void *_Atomic *ring;     /* objects handed between threads */
-    size_t ring_len;
-    int iters;
-    _Atomic long ok, refused;
-};
-
-/* Allocate, stamp, swap with a random ring slot (the object crosses to
- * whichever thread swaps it out), check the stamp of what comes out, free. */
-static void *cross_worker(void *v) {
-    struct share *sh = v;
-    uint64_t rng = (uint64_t)pthread_self() | 1;
-    for (int i = 0; i < sh->iters && !TEST_FAILED(); i++) {
-        uint64_t *p = mp_slab_alloc(sh->s);
-        if (p == NULL) {
-            CHECK(p != NULL);
-            break;
-        }
+/* The objects cross threads through xcross_t's ring; the stamp is two
+ * words derived from the address. */
+static void *slab_cross_make(void *s, uint64_t *rng, int i) {
+    uint64_t *p = mp_slab_alloc(s);
+    if (p != NULL) {
         p[0] = (uintptr_t)p ^ 0x5a5a5a5a;
         p[7] = (uintptr_t)p;
-        size_t k = harness_rand(&rng) % sh->ring_len;
-        uint64_t *q = atomic_exchange(&sh->ring[k], (void *)p);
-        if (q) {
-            CHECK_EQ(q[0], (uintptr_t)q ^ 0x5a5a5a5a);
-            CHECK_EQ(q[7], (uintptr_t)q);
-            CHECK_EQ(mp_slab_free(sh->s, q), MP_OK);
-        }
     }
-    return NULL;
+    return p;
+}
+
+static void slab_cross_take(void *s, void *obj) {
+    uint64_t *q = obj;
+    CHECK_EQ(q[0], (uintptr_t)q ^ 0x5a5a5a5a);
+    CHECK_EQ(q[7], (uintptr_t)q);
+    CHECK_EQ(mp_slab_free(s, q), MP_OK);
 }
 
 TEST(threads_objects_cross) {
-    struct share sh = { .ring_len = 64, .iters = 200000 / SCALE };
-    sh.s = mp_slab_create(64, 0, 0, 0);
-    REQUIRE(sh.s != NULL);
-    sh.ring = calloc(sh.ring_len, sizeof *sh.ring);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, cross_worker, &sh);
-    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    size_t left = 0;
-    for (size_t k = 0; k < sh.ring_len; k++)
-        if (sh.ring[k]) {
-            left++;
-            CHECK_EQ(mp_slab_free(sh.s, sh.ring[k]), MP_OK);
-        }
-    mp_slab_stats_t st = stats_of(sh.s);
+    mp_slab_t *s = mp_slab_create(64, 0, 0, 0);
+    REQUIRE(s != NULL);
+    xcross_t x = { .alloc = s, .make = slab_cross_make, .take = slab_cross_take,
+                   .ring_len = 64, .iters = 200000 / SCALE };
+    xcross_run(&x);
+    for (size_t k = 0; k < x.ring_len; k++)
+        if (x.ring[k]) CHECK_EQ(mp_slab_free(s, x.ring[k]), MP_OK);
+    mp_slab_stats_t st = stats_of(s);
     CHECK_EQ(st.used, 0);
     CHECK_EQ(st.errors.double_free + st.errors.foreign + st.errors.interior, 0);
-    free(sh.ring);
-    mp_slab_destroy(sh.s);
+    xcross_done(&x);
+    mp_slab_destroy(s);
 }
 
 /* Every thread frees every object of a round at once: each object must be

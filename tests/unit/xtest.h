@@ -1,8 +1,9 @@
 /*
  * xtest.h - what the explicit allocators' unit tests (test_slab, test_pool,
  * test_arena, test_heap) share: the common includes, the work scale under
- * the sanitizers, pointer and range comparison for qsort, and the
- * concurrent double-free driver.
+ * the sanitizers, pointer and range comparison for qsort, a lockstep helper
+ * thread, the objects-crossing-threads driver and the concurrent
+ * double-free driver.
  */
 #ifndef MP_XTEST_H
 #define MP_XTEST_H
@@ -83,6 +84,51 @@ static inline void xhelper_stop(xhelper_t *h) {
     pthread_join(h->t, NULL);
     pthread_barrier_destroy(&h->go);
     pthread_barrier_destroy(&h->done);
+}
+
+/* Objects crossing threads: T threads each run `iters` times: `make` an
+ * object (allocated and stamped; NULL is a failure), swap it into a random
+ * slot of a shared ring, and hand what comes out - usually another thread's
+ * object - to `take`, which checks its stamp and frees it.  `after`, if
+ * set, runs at the end of each iteration.  What the ring holds when the
+ * threads are done is the test's to judge; xcross_done frees the ring. */
+typedef struct xcross {
+    void *alloc;                                   /* the allocator under test */
+    void *(*make)(void *alloc, uint64_t *rng, int i);
+    void (*take)(void *alloc, void *obj);
+    void (*after)(void *alloc, int i);             /* or NULL */
+    size_t ring_len;
+    int iters;
+    void *_Atomic *ring;
+} xcross_t;
+
+static void *xcross_worker(void *v) {
+    xcross_t *x = v;
+    uint64_t rng = (uint64_t)pthread_self() | 1;
+    for (int i = 0; i < x->iters && !TEST_FAILED(); i++) {
+        void *o = x->make(x->alloc, &rng, i);
+        if (o == NULL) {
+            CHECK(o != NULL);
+            break;
+        }
+        void *q = atomic_exchange(&x->ring[harness_rand(&rng) % x->ring_len], o);
+        if (q) x->take(x->alloc, q);
+        if (x->after) x->after(x->alloc, i);
+    }
+    return NULL;
+}
+
+static inline void xcross_run(xcross_t *x) {
+    x->ring = calloc(x->ring_len, sizeof *x->ring);
+    REQUIRE(x->ring != NULL);
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, xcross_worker, x);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+}
+
+static inline void xcross_done(xcross_t *x) {
+    free(x->ring);
+    x->ring = NULL;
 }
 
 /* Concurrent double frees: each round, `fill` allocates n objects into
