@@ -84,7 +84,10 @@ MP_INLINE unsigned mp_size_class(size_t n) {
 unsigned _mp_size_class_aligned(size_t n, size_t align);
 
 /* ---- pagemap.c ------------------------------------------------------------- */
-extern uint8_t *_mp_cls_root[MP_ROOT_LEN];     /* never NULL: zero leaf */
+/* Class leaves, biased: entry i is its leaf's address minus i << MP_LEAF_BITS,
+ * so that adding the whole page number (not just its low bits) lands in the
+ * leaf - the fast path saves the mask.  Never NULL: see pagemap.c. */
+extern uintptr_t _mp_cls_root[MP_ROOT_LEN];
 extern mp_span_t **_mp_span_root[MP_ROOT_LEN]; /* NULL: nothing mapped */
 bool _mp_pagemap_ensure(uintptr_t start, size_t npages);  /* page heap lock */
 
@@ -92,7 +95,7 @@ bool _mp_pagemap_ensure(uintptr_t start, size_t npages);  /* page heap lock */
 MP_INLINE uintptr_t mp_pagemap_class(uintptr_t p) {
     uintptr_t i = p >> (MP_PAGE_SHIFT + MP_LEAF_BITS);
     if (MP_UNLIKELY(i >= MP_ROOT_LEN)) return 0;
-    return _mp_cls_root[i][(p >> MP_PAGE_SHIFT) & (MP_LEAF_LEN - 1)];
+    return *(const uint8_t *)(_mp_cls_root[i] + (p >> MP_PAGE_SHIFT));
 }
 /* The span recorded for p's page, or NULL.  May be stale unless p's page is
  * one whose entry the invariants in types.h guarantee. */

@@ -26,7 +26,7 @@ MP_INLINE void *mp_alloc_inline(size_t n) {
     mp_tcache_t *tc = _mp_tc;
     unsigned c;
     if (MP_LIKELY(n <= MP_LOOKUP_MAX))
-        c = tc->cls8[(n + 7) >> 3];
+        c = tc->cls[n];
     else if (MP_LIKELY(n <= MP_SMALL_MAX))
         c = _mp_cls128[(n + 127) >> 7];
     else

@@ -56,7 +56,7 @@ static mp_tcache_t *tcache_create(void) {
     }
     memset(tc, 0, sizeof *tc);
     tc_budget = 0;
-    memcpy(tc->cls8, _mp_cls8, sizeof tc->cls8);
+    for (size_t n = 0; n <= MP_LOOKUP_MAX; n++) tc->cls[n] = _mp_cls8[(n + 7) >> 3];
     static _Atomic uint32_t next_arena;
     tc->arena = atomic_fetch_add_explicit(&next_arena, 1, memory_order_relaxed) %
                 (uint32_t)mp_option(MP_OPT_ARENAS);

@@ -42,7 +42,7 @@
 #define MP_PAGE_SHIFT      13
 #define MP_PAGE_SIZE       ((size_t)1 << MP_PAGE_SHIFT)
 #define MP_SMALL_MAX       ((size_t)256 * 1024)   /* largest small class */
-#define MP_LOOKUP_MAX      4096                    /* sizes served by cls8[] */
+#define MP_LOOKUP_MAX      4096                    /* sizes served by tc->cls[] */
 #define MP_MAX_CLASSES     112                     /* room in the arrays */
 #define MP_MAX_ALIGN_SMALL ((size_t)256 * 1024)
 #define MP_MAX_ARENAS      16                      /* MEMPOOL_ARENAS at most */
@@ -105,7 +105,7 @@ struct mp_tcache_s {
     uint64_t tplus[MP_MAX_CLASSES];
     int64_t room[MP_MAX_CLASSES];     /* max[c] - length of head[c] (64-bit:
                                        * one index scale for all hot arrays) */
-    uint8_t cls8[MP_LOOKUP_MAX / 8 + 1]; /* (n+7)>>3 -> class */
+    uint8_t cls[MP_LOOKUP_MAX + 1];   /* n -> class, for n <= MP_LOOKUP_MAX */
     /* ---- cold: touched only by the slow paths ---- */
     uint32_t max[MP_MAX_CLASSES];     /* current bound on the bin length */
     uint32_t scavenge_tick;            /* misses, for the periodic trim */

@@ -12,6 +12,18 @@ TEST(unmapped_is_class_zero) {
     CHECK(mp_pagemap_span((uintptr_t)&local) == NULL);
 }
 
+/* Every root entry is biased by its index (pagemap.c): an entry with the
+ * wrong bias would read outside the zero leaf, or a neighbour's bytes, at
+ * the first or last page of its range. */
+TEST(every_root_entry_reads_zero_at_both_ends) {
+    uintptr_t leaf_bytes = (uintptr_t)MP_LEAF_LEN * MP_PAGE_SIZE;
+    for (uintptr_t i = 0; i < MP_ROOT_LEN; i++) {
+        if (_mp_span_root[i] != NULL) continue;   /* a real leaf: heap memory */
+        CHECK_EQ(mp_pagemap_class(i * leaf_bytes), 0);
+        CHECK_EQ(mp_pagemap_class(i * leaf_bytes + leaf_bytes - 1), 0);
+    }
+}
+
 TEST(set_and_get_across_leaves) {
     /* Addresses around a leaf boundary (32 GiB) high in the address space:
      * the map only needs leaves, not the memory. */
@@ -50,6 +62,7 @@ TEST(beyond_48_bits_refused) {
 
 int main(void) {
     RUN(unmapped_is_class_zero);
+    RUN(every_root_entry_reads_zero_at_both_ends);
     RUN(set_and_get_across_leaves);
     RUN(beyond_48_bits_refused);
     return harness_summary();
