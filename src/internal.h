@@ -27,6 +27,14 @@
 #define MP_NORETURN     __attribute__((noreturn))
 #define MP_CACHELINE    64
 #define MP_ALIGNED(n)   __attribute__((aligned(n)))
+/* Ask for a pointer in the return register: gcc 12 otherwise loads the
+ * popped object into another register and copies it at the end of malloc's
+ * fast path (one instruction of 14).  Emits nothing itself. */
+#if defined(__x86_64__)
+#define MP_IN_RETURN_REG(p) __asm__("" : "+a"(p))
+#else
+#define MP_IN_RETURN_REG(p) ((void)0)
+#endif
 
 #define mp_align_up(x, a)   (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
 #define mp_align_down(x, a) ((x) & ~((uintptr_t)(a) - 1))

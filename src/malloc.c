@@ -35,6 +35,7 @@ MP_INLINE void *mp_alloc_inline(size_t n) {
     if (MP_UNLIKELY(p == NULL)) return _mp_tcache_alloc_slow(n);
     tc->head[c] = *(void **)p;
     tc->room[c]++;
+    MP_IN_RETURN_REG(p);
     return p;
 }
 
