@@ -16,8 +16,8 @@
  * test for a missing leaf, because every root entry starts out pointing at a
  * shared all-zero leaf (class 0 = "not a small object").  Its root entries
  * are biased (leaf - (i << 24)), so the load adds the page number as it is,
- * without masking off the root's bits: one instruction less per free.  The span map is for
- * the slow paths; a missing leaf there is a NULL root entry.
+ * without masking off the root's bits: one instruction less per free.  The
+ * span map is for the slow paths; a missing leaf there is a NULL root entry.
  *
  * Writes: a leaf is created, and entries are changed, only by the thread
  * that owns the pages concerned - the page heap (under its lock) for free

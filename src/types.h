@@ -92,8 +92,10 @@ typedef struct mp_class_s {
 } mp_class_t;
 
 /* ---- thread cache -----------------------------------------------------
- * The hot arrays come first and are indexed by class with scale 8 or 4, so
- * the fast paths address them straight off the cache pointer.  Threads that
+ * The hot arrays come first and are indexed by class with scale 8 (cls[]
+ * by the request size itself), so the fast paths address them straight off
+ * the cache pointer; cls[] makes a cache about 9 KiB, 4 of them the table,
+ * for two instructions less per malloc (docs/DESIGN.md).  Threads that
  * have not allocated yet point at _mp_tcache_empty, whose bins are empty
  * and whose free checks all fail: the first malloc and free of a thread fall
  * into the slow path with no test of their own. */
