@@ -47,7 +47,7 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
 long _mp_options[MP_OPT_COUNT];
 _Atomic int _mp_ready;
 static mp_lock_t init_lock = MP_LOCK_INIT;
-static __thread bool in_init;
+static __thread bool in_init __attribute__((tls_model(MP_TLS_MODEL)));
 
 static long parse_size(const char *s, bool *ok) {
     long v = 0;

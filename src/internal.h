@@ -153,8 +153,10 @@ void _mp_central_stats(uint64_t *refills, uint64_t *flushes, size_t *small_in_us
 void _mp_central_print(int fd);
 
 /* ---- tcache.c ---------------------------------------------------------------- */
-/* initial-exec: one 8-byte variable in static TLS (see tcache.c).  The
- * macro exists to measure the alternative: -DMP_TLS_MODEL='"global-dynamic"'. */
+/* initial-exec for every TLS variable of the library (_mp_tc here, the
+ * rest static in their files): one 40-byte block in static TLS, and no
+ * __tls_get_addr call on any path (see tcache.c).  The macro exists to
+ * measure the alternative: -DMP_TLS_MODEL='"global-dynamic"'. */
 #ifndef MP_TLS_MODEL
 #define MP_TLS_MODEL "initial-exec"
 #endif

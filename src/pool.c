@@ -57,7 +57,7 @@ static pthread_key_t xkey;
 mp_xent_t _mp_xent_none;     /* stamp 0: matches nothing */
 static mp_xtls_t xtls_empty = { 0, 0 };
 static mp_xtls_t xtls_dead = { 0, 1 };
-__thread mp_xtls_t *_mp_xtls __attribute__((tls_model("initial-exec"))) = &xtls_empty;
+__thread mp_xtls_t *_mp_xtls __attribute__((tls_model(MP_TLS_MODEL))) = &xtls_empty;
 
 uint64_t _mp_xstamp(void) {
     return atomic_fetch_add_explicit(&xstamp_next, 1, memory_order_relaxed);
@@ -184,8 +184,7 @@ struct mp_pool_cache_s {
     mp_xent_t x;                         /* tag: the pool's; stamp: the same, or 0 */
     _Atomic uint32_t top;                /* bytes of slot[] in use (objects * 16:
                                           * the fast paths index by it directly) */
-    uint32_t end;                        /* bytes of slot[] (cap * 16) */
-    uint32_t cap;
+    uint32_t end;                        /* bytes of slot[]: the pool's cache_cap * 16 */
     /* what the handle's fast paths read instead of the pool's fields */
     void *owner;                         /* its thread's pointer (pool_self); NULL when
                                           * every call must take the slow path (poison) */
@@ -347,8 +346,7 @@ static pool_cache_t *pool_cache_get(mp_pool_t *p) {
      * every call takes the slow path, which poisons and checks. */
     c->x = (mp_xent_t){ (p->flags & MP_FLAG_POISON) ? 0 : p->tag, p->tag, p->id, XK_POOL };
     pool_set_count(c, 0);
-    c->cap = p->cache_cap;
-    c->end = c->cap * (uint32_t)sizeof(pool_slot_t);
+    c->end = p->cache_cap * (uint32_t)sizeof(pool_slot_t);
     c->owner = (p->flags & MP_FLAG_POISON) ? NULL : pool_self();
     c->pool = p;
     c->vmask = p->vmask;
@@ -497,11 +495,9 @@ void *mp_pool_alloc(mp_pool_t *p) {
 /* Push a freed object (its state already XS_FREE) into c, flushing half of
  * c first when it is full. */
 MP_INLINE int pool_cache_push(mp_pool_t *p, pool_cache_t *c, void *obj, _Atomic uint8_t *st) {
-    uint32_t n = pool_count(c);
-    if (MP_UNLIKELY(n == c->cap)) {
+    if (MP_UNLIKELY(atomic_load_explicit(&c->top, memory_order_relaxed) == c->end))
         pool_cache_drain(p, c, p->batch);
-        n = pool_count(c);
-    }
+    uint32_t n = pool_count(c);
     c->slot[n].obj = obj;
     c->slot[n].st = st;
     pool_set_count(c, n + 1);
@@ -627,7 +623,7 @@ int mp_pool_flush(mp_pool_t *p) {
     mp_xtls_t *t = _mp_xtls;
     if (p->id < t->cap && t->ent[p->id]->tag == p->tag) {
         pool_cache_t *c = (pool_cache_t *)t->ent[p->id];
-        pool_cache_drain(p, c, c->cap);
+        pool_cache_drain(p, c, pool_count(c));
     }
     return MP_OK;
 }

@@ -45,7 +45,7 @@
 
 /* ==== shared by the explicit allocators ===================================== */
 
-static __thread int x_last_error;
+static __thread int x_last_error __attribute__((tls_model(MP_TLS_MODEL)));
 
 const char *mp_strerror(int err) {
     switch (err) {

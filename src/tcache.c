@@ -5,9 +5,9 @@
  * central lists, flush to them, the adaptive bound on each list, and the
  * return of a cache when its thread exits.
  *
- * The cache pointer _mp_tc is an initial-exec TLS variable (8 bytes of
- * static TLS, which glibc's reserve covers even when the library is
- * dlopen'ed) that starts at _mp_tcache_empty.  That cache's lists are empty
+ * The cache pointer _mp_tc is an initial-exec TLS variable (8 of the
+ * library's 40 bytes of static TLS, which glibc's reserve covers even when
+ * the library is dlopen'ed) that starts at _mp_tcache_empty.  That cache's lists are empty
  * and its free checks fail, so a thread's first malloc or free lands here
  * with no test in the fast path.  When a thread exits, its cache is flushed
  * and the pointer moves to tcache_dead, another empty cache, which makes the
@@ -37,7 +37,7 @@ static mp_tcache_t *registry;          /* live caches */
 static mp_tcache_t *spare;             /* caches of exited threads, reused */
 static size_t ncaches;
 static pthread_key_t tc_key;
-static __thread size_t tc_budget;      /* sum of max[c]*size[c] of this thread */
+static __thread size_t tc_budget __attribute__((tls_model(MP_TLS_MODEL)));  /* sum of max[c]*size[c] */
 
 static void tcache_thread_exit(void *arg);
 

@@ -165,7 +165,7 @@ typedef struct {
     mp_xent_t *ent[];        /* &_mp_xent_none when empty */
 } mp_xtls_t;
 
-extern __thread mp_xtls_t *_mp_xtls __attribute__((tls_model("initial-exec")));
+extern __thread mp_xtls_t *_mp_xtls __attribute__((tls_model(MP_TLS_MODEL)));
 extern mp_xent_t _mp_xent_none;
 
 /* Called with the registry lock held, at the exit of the thread owning e,
