@@ -190,8 +190,6 @@ static inline uint64_t harness_rand(uint64_t *state)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-/* The byte that pattern `seed` puts at offset i. */
-__attribute__((unused))
 /* The 8 pattern bytes of the 8-byte group holding offset i, as one word
  * (stored little-endian: byte i is bits (i % 8) * 8 and up). */
 static inline uint64_t harness_pattern_word(uint64_t seed, size_t i)
@@ -203,6 +201,7 @@ static inline uint64_t harness_pattern_word(uint64_t seed, size_t i)
     return x;
 }
 
+/* The byte that pattern `seed` puts at offset i. */
 static inline unsigned char harness_pattern_byte(uint64_t seed, size_t i)
 {
     return (unsigned char)(harness_pattern_word(seed, i) >> ((i & 7) * 8));
