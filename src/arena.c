@@ -107,9 +107,8 @@ MP_INLINE uintptr_t achunk_data(achunk_t *c) { return (uintptr_t)c + ACHUNK_HDR;
 MP_INLINE uintptr_t achunk_end(achunk_t *c) { return (uintptr_t)c + c->size; }
 
 static achunk_t *achunk_new(mp_arena_t *a, size_t bytes, size_t align) {
-    bool zeroed;
     size_t npages = (bytes + MP_PAGE_SIZE - 1) >> MP_PAGE_SHIFT;
-    mp_span_t *s = _mp_pageheap_alloc(npages, align, &zeroed);
+    mp_span_t *s = _mp_pageheap_alloc(npages, align, NULL);
     if (s == NULL) return NULL;
     achunk_t *c = (achunk_t *)s->start;
     c->magic = ARENA_MAGIC;

@@ -79,8 +79,7 @@ static void partial_remove(central_t *c, mp_span_t *s) {
 /* A fresh span for class cls, from the page heap. */
 static mp_span_t *central_new_span(unsigned arena, unsigned cls) {
     const mp_class_t *k = &_mp_classes[cls];
-    bool zeroed;
-    mp_span_t *s = _mp_pageheap_alloc(k->pages, k->span_align, &zeroed);
+    mp_span_t *s = _mp_pageheap_alloc(k->pages, k->span_align, NULL);
     if (s == NULL) return NULL;
     _mp_pageheap_set_small(s, cls);
     s->nobj = k->nobj;

@@ -181,9 +181,8 @@ static void bin_remove(hbin_t *b, hchunk_t *c) {
 }
 
 static hchunk_t *hchunk_new(mp_heap_t *h, unsigned cls) {
-    bool zeroed;
     if (!hset_reserve(&h->spans)) return NULL;
-    mp_span_t *s = _mp_pageheap_alloc(HCHUNK >> MP_PAGE_SHIFT, HCHUNK, &zeroed);
+    mp_span_t *s = _mp_pageheap_alloc(HCHUNK >> MP_PAGE_SHIFT, HCHUNK, NULL);
     if (s == NULL) return NULL;
     hchunk_t *c = (hchunk_t *)s->start;
     uint32_t size = _mp_classes[cls].size;
@@ -265,8 +264,8 @@ static int heap_find(mp_heap_t *h, uintptr_t p, hfound_t *f) {
 static void *heap_large_alloc(mp_heap_t *h, size_t n, bool zero) {
     if (n > PTRDIFF_MAX) return _mp_xfail(&h->err, MP_EOVERFLOW);
     size_t npages = (n + HLARGE_HDR + MP_PAGE_SIZE - 1) >> MP_PAGE_SHIFT;
-    bool zeroed;
-    mp_span_t *s = _mp_pageheap_alloc(npages, MP_PAGE_SIZE, &zeroed);
+    mp_zrange_t zr;
+    mp_span_t *s = _mp_pageheap_alloc(npages, MP_PAGE_SIZE, &zr);
     if (s == NULL) return _mp_xfail(&h->err, MP_ENOMEM);
     hlarge_t *l = (hlarge_t *)s->start;
     mp_lock(&h->lock);
@@ -290,7 +289,7 @@ static void *heap_large_alloc(mp_heap_t *h, size_t n, bool zero) {
     h->bytes += npages * MP_PAGE_SIZE;
     mp_unlock(&h->lock);
     void *p = l + 1;
-    if (zero && !zeroed) memset(p, 0, n);
+    if (zero) mp_zero_fill(s->start, (uintptr_t)p, n, zr);
     return p;
 }
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 #include "types.h"
 
 /* ---- macros ------------------------------------------------------------ */
@@ -122,10 +123,25 @@ void _mp_pagemap_set_class(uintptr_t start, size_t npages, unsigned cls);
 /* ---- pageheap.c ------------------------------------------------------------ */
 extern mp_lock_t _mp_pageheap_lock;
 /* A span of npages whose start is a multiple of align (a power of two,
- * >= MP_PAGE_SIZE), state LARGE, its first and last page mapped.  *zeroed
- * tells whether its memory is known to read as zero.  NULL when out of
- * memory. */
-mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, bool *zeroed);
+ * >= MP_PAGE_SIZE), state LARGE, its first and last page mapped.  *zero
+ * (if zero is not NULL) gets the run of its pages known to read as zero.
+ * NULL when out of memory. */
+mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero);
+/* Zero the n bytes at p, inside the span that starts at base, except the
+ * pages z says read as zero already (calloc of a large block). */
+MP_INLINE void mp_zero_fill(uintptr_t base, uintptr_t p, size_t n, mp_zrange_t z) {
+    uintptr_t e = p + n;
+    if (z.lo >= z.hi) {
+        memset((void *)p, 0, n);
+        return;
+    }
+    uintptr_t zl = base + (uintptr_t)z.lo * MP_PAGE_SIZE, zh = base + (uintptr_t)z.hi * MP_PAGE_SIZE;
+    if (p < zl) memset((void *)p, 0, (e < zl ? e : zl) - p);
+    if (e > zh) {
+        uintptr_t from = p > zh ? p : zh;
+        memset((void *)from, 0, e - from);
+    }
+}
 void _mp_pageheap_free(mp_span_t *s);
 bool _mp_pageheap_grow(mp_span_t *s, size_t npages);   /* in place, realloc */
 size_t _mp_pageheap_release(size_t keep);       /* returns bytes released */

@@ -149,15 +149,15 @@ void *_mp_alloc_large(size_t n, size_t align, bool zero) {
     }
     size_t npages = (n + MP_PAGE_SIZE - 1) >> MP_PAGE_SHIFT;
     if (npages == 0) npages = 1;
-    bool zeroed;
-    mp_span_t *s = _mp_pageheap_alloc(npages, align, &zeroed);
+    mp_zrange_t zr;
+    mp_span_t *s = _mp_pageheap_alloc(npages, align, &zr);
     if (s == NULL) {
         errno = ENOMEM;
         return NULL;
     }
     s->req = n;
     _mp_pageheap_count_large(npages * MP_PAGE_SIZE, 1);
-    if (zero && !zeroed) memset((void *)s->start, 0, n);
+    if (zero) mp_zero_fill(s->start, s->start, n, zr);
     return (void *)s->start;
 }
 

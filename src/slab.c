@@ -188,11 +188,11 @@ size_t _mp_xroom(const mp_xlayout_t *l, size_t chunks) {
 }
 
 mp_xchunk_t *_mp_xchunk_new(const mp_xlayout_t *l, uint64_t magic, void *owner) {
-    bool zeroed;
-    mp_span_t *s = _mp_pageheap_alloc(l->chunk_bytes >> MP_PAGE_SHIFT, l->chunk_bytes, &zeroed);
+    mp_zrange_t zr;
+    mp_span_t *s = _mp_pageheap_alloc(l->chunk_bytes >> MP_PAGE_SHIFT, l->chunk_bytes, &zr);
     if (s == NULL) return NULL;
     mp_xchunk_t *c = (mp_xchunk_t *)s->start;
-    if (!zeroed) memset((void *)c, 0, MP_XCHUNK_HDR + (l->chunk_bytes >> l->sshift));
+    mp_zero_fill(s->start, (uintptr_t)c, MP_XCHUNK_HDR + (l->chunk_bytes >> l->sshift), zr);
     c->owner = owner;
     c->span = s;
     c->next = NULL;

@@ -58,6 +58,13 @@
 /* ---- span -------------------------------------------------------------- */
 typedef enum { MP_SPAN_FREE = 0, MP_SPAN_SMALL = 1, MP_SPAN_LARGE = 2 } mp_span_state_t;
 
+/* Pages [lo, hi) of a span that are known to read as zero (fresh from the
+ * OS, or released); none when lo >= hi.  One run is kept, not a set: the
+ * biggest known when free spans merge. */
+typedef struct {
+    uint32_t lo, hi;
+} mp_zrange_t;
+
 typedef struct mp_span_s mp_span_t;
 struct mp_span_s {
     uintptr_t start;        /* first byte, a multiple of MP_PAGE_SIZE */
@@ -66,7 +73,6 @@ struct mp_span_s {
     uint8_t state;          /* mp_span_state_t */
     uint8_t cls;            /* SMALL: its class */
     uint8_t in_list;        /* on a list (free list or central partial list) */
-    uint8_t zero;           /* FREE: every page is known to read as zero */
     uint8_t arena;          /* SMALL: the central arena that carved it */
     uint32_t used;          /* SMALL: objects out of the free list & carved */
     uint32_t nobj;          /* SMALL: objects the span holds */
@@ -74,6 +80,7 @@ struct mp_span_s {
     uintptr_t bump;         /* SMALL: next never-carved object */
     size_t req;             /* LARGE: bytes asked for (for free_sized checks) */
     size_t dirty;           /* FREE: how many of its pages may be in RSS */
+    mp_zrange_t zero;       /* FREE: the pages known to read as zero */
     uint64_t free_ms;       /* FREE: when it was freed (coarse clock, ms) */
 };
 

@@ -12,7 +12,7 @@ static mp_pageheap_stats_t stats(void) {
 
 TEST(alloc_maps_ends) {
     mp_ensure_init();
-    bool z;
+    mp_zrange_t z;
     mp_span_t *s = _mp_pageheap_alloc(5, MP_PAGE_SIZE, &z);
     REQUIRE(s != NULL);
     CHECK_EQ(s->npages, 5);
@@ -26,7 +26,7 @@ TEST(alloc_maps_ends) {
 
 TEST(alignment) {
     for (size_t align = MP_PAGE_SIZE; align <= ((size_t)64 << 20); align *= 2) {
-        bool z;
+        mp_zrange_t z;
         mp_span_t *s = _mp_pageheap_alloc(3, align, &z);
         REQUIRE(s != NULL);
         CHECK_EQ(s->start % align, 0);
@@ -37,7 +37,7 @@ TEST(alignment) {
 /* Free neighbours merge: a span freed between two free spans leaves one
  * free span, and after any sequence of frees no two free spans touch. */
 TEST(coalesce) {
-    bool z;
+    mp_zrange_t z;
     /* A 64 MiB alignment puts `a` at the start of a region nobody else
      * uses, so the page heap carves a, then b and c, right behind it. */
     mp_span_t *a = _mp_pageheap_alloc(10, (size_t)64 << 20, &z);
@@ -63,7 +63,7 @@ TEST(coalesce) {
 }
 
 TEST(release_returns_memory) {
-    bool z;
+    mp_zrange_t z;
     mp_span_t *s = _mp_pageheap_alloc(256, MP_PAGE_SIZE, &z);   /* 2 MiB */
     REQUIRE(s != NULL);
     memset((void *)s->start, 1, 256 * MP_PAGE_SIZE);
@@ -77,7 +77,7 @@ TEST(release_returns_memory) {
     mp_span_t *t = _mp_pageheap_alloc(256, MP_PAGE_SIZE, &z);
     REQUIRE(t != NULL);
     if (t->start == start) {
-        CHECK(z);
+        CHECK(z.lo == 0 && z.hi == 256);
         CHECK_EQ(((unsigned char *)t->start)[12345], 0);
     }
     _mp_pageheap_free(t);
@@ -96,7 +96,7 @@ TEST(many_random_spans) {
             _mp_pageheap_free(sp[i]);
             sp[i] = NULL;
         } else {
-            bool z;
+            mp_zrange_t z;
             size_t np = 1 + (x >> 20) % 40;
             size_t al = (size_t)MP_PAGE_SIZE << ((x >> 30) % 4);
             sp[i] = _mp_pageheap_alloc(np, al, &z);
@@ -134,7 +134,7 @@ TEST(large_fifo_stays_compact) {
             live -= ring[k]->npages * MP_PAGE_SIZE;
             _mp_pageheap_free(ring[k]);
         }
-        bool z;
+        mp_zrange_t z;
         ring[k] = _mp_pageheap_alloc(np, MP_PAGE_SIZE, &z);
         REQUIRE(ring[k] != NULL);
         live += np * MP_PAGE_SIZE;
@@ -147,6 +147,81 @@ TEST(large_fifo_stays_compact) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
+/* A used span freed next to fresh memory, then one span over both: only
+ * the used pages lose their zero (a per-span flag lost the whole run, and
+ * calloc then wrote every page of a big block). */
+TEST(zero_run_survives_a_dirty_neighbour) {
+    const size_t align = 512 * MP_PAGE_SIZE;
+    mp_zrange_t z;
+    _mp_pageheap_release(0);
+    mp_span_t *big = _mp_pageheap_alloc(512, align, &z);
+    REQUIRE(big != NULL);
+    uintptr_t base = big->start;
+    CHECK(z.lo == 0 && z.hi == 512);            /* fresh, or released */
+    _mp_pageheap_free(big);
+    _mp_pageheap_release(0);
+    /* 4 pages at base (the aligned run just freed), written and freed: they
+     * merge back into the free span around them. */
+    mp_span_t *front = _mp_pageheap_alloc(4, align, &z);
+    REQUIRE(front != NULL);
+    REQUIRE(front->start == base);
+    memset((void *)front->start, 0xa5, 4 * MP_PAGE_SIZE);
+    _mp_pageheap_free(front);
+    mp_span_t *all = _mp_pageheap_alloc(512, align, &z);
+    REQUIRE(all != NULL);
+    REQUIRE(all->start == base);
+    CHECK_EQ(z.lo, 4);
+    CHECK_EQ(z.hi, 512);
+    _mp_pageheap_free(all);
+    /* Growth: a span bigger than all free memory takes a new chunk, mapped
+     * right below the heap and merged with the free (released: zero) span
+     * at its bottom; the run must cover both parts. */
+    _mp_pageheap_release(0);
+    size_t n = stats().mapped / MP_PAGE_SIZE + 64;
+    mp_span_t *grown = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
+    REQUIRE(grown != NULL);
+    CHECK_EQ(z.lo, 0);
+    CHECK_EQ(z.hi, n);
+    _mp_pageheap_free(grown);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+/* Soundness: every page a zero run claims reads as zero.  Random spans,
+ * each written whole when taken, freed in random order, with releases. */
+TEST(zero_runs_read_zero) {
+    enum { N = 64 };
+    mp_span_t *sp[N] = { 0 };
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 6000; round++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int i = (int)(x % N);
+        if (sp[i]) {
+            _mp_pageheap_free(sp[i]);
+            sp[i] = NULL;
+        } else {
+            size_t np = 1 + (size_t)(x >> 20) % 40;
+            mp_zrange_t z;
+            sp[i] = _mp_pageheap_alloc(np, MP_PAGE_SIZE, &z);
+            REQUIRE(sp[i] != NULL);
+            CHECK(z.lo >= z.hi || z.hi <= np);
+            for (size_t pg = z.lo; pg < z.hi && pg < np; pg++) {
+                const uint64_t *w = (const uint64_t *)(sp[i]->start + pg * MP_PAGE_SIZE);
+                if (w[0] | w[MP_PAGE_SIZE / 16] | w[MP_PAGE_SIZE / 8 - 1]) {
+                    CHECK_MSG(0, "page %zu of a %zu-page span is in its zero run but written",
+                              pg, np);
+                    return;
+                }
+            }
+            memset((void *)sp[i]->start, 0x5a, np * MP_PAGE_SIZE);
+        }
+        if (round % 500 == 499) _mp_pageheap_release(0);
+        if (TEST_FAILED()) return;
+    }
+    for (int i = 0; i < N; i++)
+        if (sp[i]) _mp_pageheap_free(sp[i]);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
 int main(void) {
     RUN(large_fifo_stays_compact);     /* first: measures the heap's growth */
     RUN(alloc_maps_ends);
@@ -154,5 +229,7 @@ int main(void) {
     RUN(coalesce);
     RUN(release_returns_memory);
     RUN(many_random_spans);
+    RUN(zero_run_survives_a_dirty_neighbour);
+    RUN(zero_runs_read_zero);
     return harness_summary();
 }
