@@ -82,11 +82,11 @@ size_t _mp_fmt_hex(char *buf, uint64_t v);
 extern const mp_class_t _mp_classes[MP_MAX_CLASSES];
 extern const int _mp_nclasses;
 extern const uint8_t _mp_cls8[MP_LOOKUP_MAX / 8 + 1];         /* (n+7)>>3    */
-extern const uint8_t _mp_cls128[MP_SMALL_MAX / 128 + 1];      /* (n+127)>>7 */
+extern const uint8_t _mp_cls16[MP_SMALL_MAX / 16 + 1];        /* (n+15)>>4   */
 
 /* Class of a request of n <= MP_SMALL_MAX bytes. */
 MP_INLINE unsigned mp_size_class(size_t n) {
-    return n <= MP_LOOKUP_MAX ? _mp_cls8[(n + 7) >> 3] : _mp_cls128[(n + 127) >> 7];
+    return n <= MP_LOOKUP_MAX ? _mp_cls8[(n + 7) >> 3] : _mp_cls16[(n + 15) >> 4];
 }
 /* Smallest class >= n whose size is a multiple of align (align <= 256 KiB);
  * 0 if none. */

@@ -28,7 +28,7 @@ MP_INLINE void *mp_alloc_inline(size_t n) {
     if (MP_LIKELY(n <= MP_LOOKUP_MAX))
         c = tc->cls[n];
     else if (MP_LIKELY(n <= MP_SMALL_MAX))
-        c = _mp_cls128[(n + 127) >> 7];
+        c = _mp_cls16[(n + 15) >> 4];
     else
         return _mp_malloc_generic(n);
     void *p = tc->head[c];

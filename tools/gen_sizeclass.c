@@ -36,6 +36,6 @@ int main(void) {
     }
     printf("};\n\n");
     print_bytes("_mp_cls8", t.cls8, sizeof t.cls8);
-    print_bytes("_mp_cls128", t.cls128, sizeof t.cls128);
+    print_bytes("_mp_cls16", t.cls16, sizeof t.cls16);
     return 0;
 }

@@ -23,7 +23,7 @@ TEST(table_is_the_rules) {
         if (TEST_FAILED()) return;
     }
     CHECK(memcmp(_mp_cls8, r.cls8, sizeof r.cls8) == 0);
-    CHECK(memcmp(_mp_cls128, r.cls128, sizeof r.cls128) == 0);
+    CHECK(memcmp(_mp_cls16, r.cls16, sizeof r.cls16) == 0);
 }
 
 TEST(table_shape) {
@@ -73,19 +73,22 @@ TEST(spans) {
         size_t tail = bytes - (size_t)k->nobj * k->size;
         CHECK_LE(tail * 8, bytes);                                  /* tail <= 1/8 */
         if (k->fast_free) {
-            /* tail <= 1/64 of the span wherever 16 pages allow it, and no
-             * fewer pages would have done */
+            /* tail <= 1/64 of the span wherever 16 pages allow it; a power
+             * of two pages wherever one of those allows it (the span then
+             * fills its alignment, no hole beside it); and no fewer pages of
+             * the same kind would have done */
             CHECK_LE(k->pages, 16);
-            bool reachable = false;
+            size_t fewest = 0, fewest_pow2 = 0;
             for (size_t p = 1; p <= 16; p++) {
                 size_t b = p * MP_PAGE_SIZE;
-                if (b >= k->size && b % k->size * 64 <= b) {
-                    reachable = true;
-                    CHECK_MSG(p >= k->pages, "class %u: %zu pages would do", k->size, p);
-                    break;
-                }
+                if (b < k->size || b % k->size * 64 > b) continue;
+                if (!fewest) fewest = p;
+                if (!fewest_pow2 && mp_is_pow2(p)) fewest_pow2 = p;
             }
-            if (reachable) CHECK_MSG(tail * 64 <= bytes, "class %u: tail %zu", k->size, tail);
+            if (fewest) CHECK_MSG(tail * 64 <= bytes, "class %u: tail %zu", k->size, tail);
+            size_t want = fewest_pow2 ? fewest_pow2 : fewest;
+            if (want) CHECK_MSG(k->pages == want, "class %u: %u pages, not %zu", k->size,
+                                k->pages, want);
         }
         CHECK(mp_is_pow2(k->span_align));
         CHECK_EQ(k->fast_free, k->size <= MP_FASTFREE_MAX);
@@ -102,6 +105,25 @@ TEST(spans) {
 
 /* The free fast path's check: (off & mask) * divc < tplus exactly for the
  * object offsets of a span.  Exhaustive over every offset of every class. */
+/* Between 1 KiB and 16 KiB the classes are 16p/n for n = 15..9 (rounded
+ * down to 16) in each doubling [p, 2p]: n objects tile a 16p-byte span of
+ * a power of two pages, with a tail under 16n bytes. */
+TEST(tiling_classes) {
+    init();
+    for (size_t p = 1024; p < MP_FASTFREE_MAX / 2; p *= 2)
+        for (size_t n = 15; n >= 9; n--) {
+            size_t size = 16 * p / n / 16 * 16;
+            unsigned c = mp_size_class(size);
+            REQUIRE(c != 0);
+            const mp_class_t *k = &_mp_classes[c];
+            CHECK_MSG(k->size == size, "no class of %zu bytes (%u)", size, k->size);
+            size_t bytes = (size_t)k->pages * MP_PAGE_SIZE;
+            CHECK_MSG(bytes <= 16 * p && mp_is_pow2(k->pages), "class %zu: %u pages", size,
+                      k->pages);
+            CHECK_LT(bytes - (size_t)k->nobj * k->size, 16 * (bytes / size));
+        }
+}
+
 TEST(divisibility_check_exhaustive) {
     init();
     for (int c = 1; c < _mp_nclasses; c++) {
@@ -149,6 +171,7 @@ int main(void) {
     RUN(lookup_is_smallest_fit);
     RUN(internal_waste);
     RUN(spans);
+    RUN(tiling_classes);
     RUN(divisibility_check_exhaustive);
     RUN(aligned_class);
     RUN(good_size);
