@@ -29,6 +29,20 @@ TEST(first_use_creates_cache) {
 }
 
 /* The length of a bin never passes max[c] + 1 and room tracks it. */
+/* The cache's own size -> class table, what the malloc fast path reads,
+ * agrees with the library's lookup for every size it covers. */
+TEST(class_table_matches_lookup) {
+    void *p = mp_malloc(1);
+    mp_free(p);
+    mp_tcache_t *tc = _mp_tc;
+    REQUIRE(tc != &_mp_tcache_empty);
+    for (size_t n = 0; n <= MP_LOOKUP_MAX; n++) {
+        CHECK_MSG(tc->cls[n] == mp_size_class(n), "n=%zu: %u, not %u", n, tc->cls[n],
+                  mp_size_class(n));
+        if (TEST_FAILED()) return;
+    }
+}
+
 TEST(bin_bounded_and_counted) {
     void *warm = mp_malloc(48);
     mp_free(warm);
@@ -90,6 +104,7 @@ TEST(flush_empties_bins) {
 }
 
 int main(void) {
+    RUN(class_table_matches_lookup);
     RUN(first_use_creates_cache);
     RUN(bin_bounded_and_counted);
     RUN(byte_cap);
