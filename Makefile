@@ -47,6 +47,8 @@ $(LIB_A): $(OBJS)
 # their 50 KB of relocations were read, and the 16 KB root written, in every
 # process at load.  RELR packs them into 288 bytes; the peak RSS of a process
 # that does nothing falls by about 110 KB.  Left out where the linker lacks it.
+# A library linked with it loads only under glibc 2.36 or later; to build one
+# for an older glibc elsewhere, `make RELR=`.
 RELR := $(shell $(CC) -shared -Wl,-z,pack-relative-relocs -Wl,--fatal-warnings \
           -x c /dev/null -o /dev/null 2>/dev/null && echo -Wl,-z,pack-relative-relocs)
 

@@ -22,6 +22,16 @@
 #include "mempool.h"
 
 /* ---- fast paths ---------------------------------------------------------- */
+/* Pop an object of class c from the thread's bin, or NULL if it is empty. */
+MP_INLINE void *tcache_pop(mp_tcache_t *tc, unsigned c) {
+    void *p = tc->head[c];
+    if (MP_LIKELY(p != NULL)) {
+        tc->head[c] = *(void **)p;
+        tc->room[c]++;
+    }
+    return p;
+}
+
 MP_INLINE void *mp_alloc_inline(size_t n) {
     mp_tcache_t *tc = _mp_tc;
     unsigned c;
@@ -31,12 +41,17 @@ MP_INLINE void *mp_alloc_inline(size_t n) {
         c = _mp_cls16[(n + 15) >> 4];
     else
         return _mp_malloc_generic(n);
-    void *p = tc->head[c];
+    void *p = tcache_pop(tc, c);
     if (MP_UNLIKELY(p == NULL)) return _mp_tcache_alloc_slow(n);
-    tc->head[c] = *(void **)p;
-    tc->room[c]++;
     MP_IN_RETURN_REG(p);
     return p;
+}
+
+/* An object of class c itself: aligned_alloc's, whose class may be one the
+ * size lookup would not give (an aligned-only one, sizeclass_rule.h). */
+MP_INLINE void *mp_alloc_class_inline(unsigned c) {
+    void *p = tcache_pop(_mp_tc, c);
+    return MP_LIKELY(p != NULL) ? p : _mp_tcache_alloc_class_slow(c);
 }
 
 MP_INLINE void mp_free_inline(void *ptr) {
@@ -270,7 +285,7 @@ static void *aligned_alloc_impl(size_t align, size_t n) {
     if (n <= MP_SMALL_MAX && align <= MP_MAX_ALIGN_SMALL) {
         mp_ensure_init();
         unsigned c = _mp_size_class_aligned(n < align ? align : n, align);
-        if (c != 0) return mp_alloc_inline(_mp_classes[c].size);
+        if (c != 0) return mp_alloc_class_inline(c);
     }
     return _mp_alloc_large(n, align < MP_PAGE_SIZE ? MP_PAGE_SIZE : align, false);
 }

@@ -16,8 +16,11 @@
 unsigned _mp_size_class_aligned(size_t n, size_t align) {
     if (n > MP_SMALL_MAX) return 0;
     /* Every object of a class is aligned to `align` when its size and its
-     * spans' start are multiples of it. */
-    for (unsigned c = mp_size_class(n); c < (unsigned)_mp_nclasses; c++)
+     * spans' start are multiples of it.  The lookup skips the aligned-only
+     * classes, so step back over those that fit below its answer. */
+    unsigned c = mp_size_class(n);
+    while (c > 1 && _mp_classes[c - 1].size >= n) c--;
+    for (; c < (unsigned)_mp_nclasses; c++)
         if ((_mp_classes[c].size & (align - 1)) == 0 &&
             (_mp_classes[c].span_align & (align - 1)) == 0)
             return c;

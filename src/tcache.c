@@ -172,7 +172,12 @@ static void tcache_scavenge(mp_tcache_t *tc) {
 MP_NOINLINE void *_mp_tcache_alloc_slow(size_t n) {
     mp_ensure_init();
     if (n > MP_SMALL_MAX) return _mp_malloc_generic(n);
-    unsigned c = mp_size_class(n);
+    return _mp_tcache_alloc_class_slow(mp_size_class(n));
+}
+
+/* The bin of class c is empty (or this thread has no cache yet). */
+MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
+    mp_ensure_init();
     mp_tcache_t *tc = tcache_get();
     if (tc == NULL || mp_option(MP_OPT_CHECK)) {
         void *one;

@@ -43,7 +43,7 @@
 #define MP_PAGE_SIZE       ((size_t)1 << MP_PAGE_SHIFT)
 #define MP_SMALL_MAX       ((size_t)256 * 1024)   /* largest small class */
 #define MP_LOOKUP_MAX      4096                    /* sizes served by tc->cls[] */
-#define MP_MAX_CLASSES     112                     /* room in the arrays */
+#define MP_MAX_CLASSES     128                     /* room in the arrays */
 #define MP_MAX_ALIGN_SMALL ((size_t)256 * 1024)
 #define MP_MAX_ARENAS      16                      /* MEMPOOL_ARENAS at most */
 #define MP_FASTFREE_MAX    ((size_t)32 * 1024)     /* see the invariants */
@@ -94,6 +94,8 @@ typedef struct mp_class_s {
     uint32_t xfer_slots;    /* batches the central transfer cache keeps */
     size_t span_align;      /* spans start at a multiple of this */
     bool fast_free;         /* size <= MP_FASTFREE_MAX: page map has the class */
+    bool aligned_only;      /* only aligned_alloc & co. use it: the size lookup
+                             * skips it (sizeclass_rule.h says why) */
     uint64_t divc;          /* x is an object offset iff x*divc < tplus ... */
     uint64_t tplus;         /* ... (Lemire's divisibility test, bounded) */
 } mp_class_t;

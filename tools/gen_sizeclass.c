@@ -25,14 +25,14 @@ int main(void) {
            " * disagree.  Included once, by sizeclass.c. */\n\n");
     printf("const int _mp_nclasses = %d;\n\n", t.nclasses);
     printf("/*  size  pages  nobj batch tc_limit xfer  span_align fast_free"
-           "  divc  tplus */\n");
+           " aligned_only  divc  tplus */\n");
     printf("const mp_class_t _mp_classes[MP_MAX_CLASSES] = {\n");
     for (int c = 1; c < t.nclasses; c++) {
         const mp_class_t *k = &t.classes[c];
         printf("    [%2d] = { %6" PRIu32 ", %3" PRIu32 ", %4" PRIu32 ", %2" PRIu32 ", %5" PRIu32
-               ", %2" PRIu32 ", %6zu, %d, 0x%016" PRIx64 "u, 0x%016" PRIx64 "u },\n",
+               ", %2" PRIu32 ", %6zu, %d, %d, 0x%016" PRIx64 "u, 0x%016" PRIx64 "u },\n",
                c, k->size, k->pages, k->nobj, k->batch, k->tc_limit, k->xfer_slots,
-               k->span_align, k->fast_free, k->divc, k->tplus);
+               k->span_align, k->fast_free, k->aligned_only, k->divc, k->tplus);
     }
     printf("};\n\n");
     print_bytes("_mp_cls8", t.cls8, sizeof t.cls8);

@@ -24,19 +24,30 @@
  *     its 5-page span, 4608 a 512-byte tail in 4 pages): there, in each
  *     doubling [p, 2p], the classes are 16p/n for n = 15..9, rounded down
  *     to 16, which tile a span of 16p bytes (2 to 16 pages, a power of two)
- *     with a tail under 16n bytes; then 15p/8, because rounding 16p/9 down
- *     leaves the step to 2p a byte over 12.5%; then 2p.  Nine classes a
- *     doubling, all steps under 12.5%; 101 classes in all.  The first of
- *     them above 4 KiB is 4368, which is exactly sqlite's page-cache block
- *     (a 4096-byte page and its header): with 4608 it had 5.5% rounding and
- *     a 1.6% tail, and its peak RSS was 10% above glibc's; now 2%.
+ *     with a tail under 16n bytes; then 15p/8, because 16p/9 to 2p is
+ *     exactly a 12.5% step and rounding 16p/9 down makes it more; then 2p.
+ *     Nine classes a doubling, all steps under 12.5%.  The first of them
+ *     above 4 KiB is 4368, which is exactly sqlite's page-cache block (a
+ *     4096-byte page and its header): with 4608 it had 5.5% rounding and a
+ *     1.6% tail, and its peak RSS was 10% above glibc's; now 2%.
+ *   - aligned-only classes: the tiles are multiples of 16 but rarely of 64,
+ *     so aligned_alloc(64, 1089) would have had to take 1920 bytes (the
+ *     next multiple of 64 among the tiles), and 128-aligned 4097 bytes
+ *     7680: up to 1.8 times the aligned request.  So the eighths p + kp/8,
+ *     k = 1..6, of each of those doublings stay in the table as classes
+ *     that only _mp_size_class_aligned picks (multiples of 128 and more;
+ *     the size lookup skips them, so plain malloc never spreads over them).
+ *     An aligned request then costs at most 12.5% over its size rounded up
+ *     to the alignment, as before the tiles.  24 classes; 125 in all.
  *   - span pages: for classes up to 32 KiB the fewest pages (1..16) whose
  *     tail, after the last whole object, is at most 1/64 of the span -
  *     taking a power of two pages where one qualifies, because spans of
  *     these classes start aligned to the power of two at or above their
  *     length (which lets the free fast path check a pointer with a mask and
  *     a multiply, see types.h) and a 3-page span in a 4-page slot leaves a
- *     hole; above 32 KiB, at most 1/8.  A 1/8 tail on top of the class's
+ *     hole (this moved 7680 from 15 pages to 16 and 18432 from 9 to 16;
+ *     15360 still takes 15, as no power of two up to 16 qualifies); above
+ *     32 KiB, at most 1/8.  A 1/8 tail on top of the class's
  *     own rounding cost sqlite's page cache (4368-byte blocks, then in the
  *     4608 class, 5 per 3-page span) 12.5% over the request: 54 MiB peak
  *     RSS against glibc's 47 (52 with 1/64).
@@ -93,9 +104,10 @@ static size_t rule_span_pages(size_t size) {
     return rule_pages_within(size, 64, 16);
 }
 
-static void rule_class_add(mp_sizeclass_rule_t *t, size_t size) {
+static void rule_class_add(mp_sizeclass_rule_t *t, size_t size, bool aligned_only) {
     mp_class_t *c = &t->classes[t->nclasses++];
     c->size = (uint32_t)size;
+    c->aligned_only = aligned_only;
     size_t pages = rule_span_pages(size);
     c->pages = (uint32_t)pages;
     c->nobj = (uint32_t)(pages * MP_PAGE_SIZE / size);
@@ -121,28 +133,38 @@ static void rule_class_add(mp_sizeclass_rule_t *t, size_t size) {
 
 static void mp_sizeclass_rule(mp_sizeclass_rule_t *t) {
     *t = (mp_sizeclass_rule_t){ .nclasses = 1 };   /* class 0: not a small object */
-    rule_class_add(t, 8);
-    for (size_t s = 16; s <= 128; s += 16) rule_class_add(t, s);
+    rule_class_add(t, 8, false);
+    for (size_t s = 16; s <= 128; s += 16) rule_class_add(t, s, false);
     for (size_t p = 128; p < MP_SMALL_MAX; p *= 2) {
         if (p >= 1024 && p < MP_FASTFREE_MAX / 2) {
-            /* tiles of a 16p-byte span: 15..9 objects, then 15p/8, then 2p */
-            for (size_t n = 15; n >= 9; n--) rule_class_add(t, 16 * p / n / 16 * 16);
-            rule_class_add(t, p + 7 * (p / 8));
-            rule_class_add(t, 2 * p);
+            /* tiles of a 16p-byte span: 15..9 objects, then 15p/8, then 2p;
+             * between them, in size order, the aligned-only eighths p + kp/8
+             * for k = 1..6 (none of them equals a tile) */
+            size_t k = 1;
+            for (size_t n = 15; n >= 9; n--) {
+                size_t tile = 16 * p / n / 16 * 16;
+                for (; k <= 6 && p + k * (p / 8) < tile; k++)
+                    rule_class_add(t, p + k * (p / 8), true);
+                rule_class_add(t, tile, false);
+            }
+            for (; k <= 6; k++) rule_class_add(t, p + k * (p / 8), true);
+            rule_class_add(t, p + 7 * (p / 8), false);
+            rule_class_add(t, 2 * p, false);
             continue;
         }
-        for (size_t k = 1; k <= 8; k++) rule_class_add(t, p + k * (p / 8));
+        for (size_t k = 1; k <= 8; k++) rule_class_add(t, p + k * (p / 8), false);
     }
 
-    /* Lookup tables: the smallest class whose size is >= the request. */
+    /* Lookup tables: the smallest class whose size is >= the request,
+     * among those that are not aligned-only. */
     unsigned c = 1;
     for (size_t i = 0; i <= MP_LOOKUP_MAX / 8; i++) {
-        while (t->classes[c].size < i * 8) c++;
+        while (t->classes[c].size < i * 8 || t->classes[c].aligned_only) c++;
         t->cls8[i] = (uint8_t)c;
     }
     c = 1;
     for (size_t i = 0; i <= MP_SMALL_MAX / 16; i++) {
-        while (t->classes[c].size < i * 16) c++;
+        while (t->classes[c].size < i * 16 || t->classes[c].aligned_only) c++;
         t->cls16[i] = (uint8_t)c;
     }
 }

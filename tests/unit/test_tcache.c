@@ -28,7 +28,6 @@ TEST(first_use_creates_cache) {
     CHECK(ok);
 }
 
-/* The length of a bin never passes max[c] + 1 and room tracks it. */
 /* The cache's own size -> class table, what the malloc fast path reads,
  * agrees with the library's lookup for every size it covers. */
 TEST(class_table_matches_lookup) {
@@ -43,6 +42,7 @@ TEST(class_table_matches_lookup) {
     }
 }
 
+/* The length of a bin never passes max[c] + 1 and room tracks it. */
 TEST(bin_bounded_and_counted) {
     void *warm = mp_malloc(48);
     mp_free(warm);
