@@ -69,7 +69,10 @@ MP_INLINE void mp_free_inline(void *ptr) {
     if (MP_UNLIKELY(h == ptr)) _mp_fatal("double free", ptr);
     *(void **)ptr = h;
     tc->head[c] = ptr;
-    if (MP_UNLIKELY(--tc->room[c] < 0)) _mp_tcache_flush(tc, (unsigned)c);
+    MP_DEC_GOTO_IF_NEG(tc->room[c], full);
+    return;
+full:
+    _mp_tcache_flush(tc, (unsigned)c);
 }
 
 /* ---- pointer validation (slow paths) ---------------------------------------- */
