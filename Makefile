@@ -48,18 +48,8 @@ $(LIB_A): $(OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-# Packed relative relocations (DT_RELR, binutils 2.38 and glibc 2.36 on):
-# the page map's class root is 2048 static pointers, and as RELA entries
-# their 50 KB of relocations were read, and the 16 KB root written, in every
-# process at load.  RELR packs them into 288 bytes; the peak RSS of a process
-# that does nothing falls by about 110 KB.  Left out where the linker lacks it.
-# A library linked with it loads only under glibc 2.36 or later; to build one
-# for an older glibc elsewhere, `make RELR=`.
-RELR := $(shell $(CC) -shared -Wl,-z,pack-relative-relocs -Wl,--fatal-warnings \
-          -x c /dev/null -o /dev/null 2>/dev/null && echo -Wl,-z,pack-relative-relocs)
-
 $(LIB_SO): $(OBJS)
-	$(CC) -shared -Wl,-z,now $(RELR) -Wl,--version-script=src/exports.map $(EXTRA_LDFLAGS) \
+	$(CC) -shared -Wl,-z,now -Wl,--version-script=src/exports.map $(EXTRA_LDFLAGS) \
 	    -o $@ $^ $(LDLIBS)
 
 # The size-class table is constant data generated from the rule in

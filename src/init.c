@@ -130,6 +130,7 @@ MP_NOINLINE void _mp_init_slow(void) {
     in_init = true;
     atomic_store_explicit(&_mp_ready, 1, memory_order_release);
     _mp_os_init();
+    _mp_pagemap_init();
     options_read();
     _mp_tcache_setup_thread_key();
     atomic_store_explicit(&_mp_ready, 2, memory_order_release);

@@ -84,6 +84,8 @@ void *_mp_os_alloc_at(void *at, size_t size);        /* exactly there, or NULL *
 void _mp_os_free(void *p, size_t size);
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
 void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */
+void *_mp_os_reserve_readonly(size_t size);           /* reads as zero */
+bool _mp_os_make_writable(void *p, size_t size);      /* rounds outward */
 void *_mp_meta_alloc(size_t size);                    /* metadata, never freed */
 MP_NORETURN MP_COLD void _mp_fatal(const char *what, const void *addr);
 void _mp_write(int fd, const char *s, size_t n);
@@ -106,18 +108,23 @@ MP_INLINE unsigned mp_size_class(size_t n) {
 unsigned _mp_size_class_aligned(size_t n, size_t align);
 
 /* ---- pagemap.c ------------------------------------------------------------- */
-/* Class leaves, biased: entry i is its leaf's address minus i << MP_LEAF_BITS,
- * so that adding the whole page number (not just its low bits) lands in the
- * leaf - the fast path saves the mask.  Never NULL: see pagemap.c. */
-extern uintptr_t _mp_cls_root[MP_ROOT_LEN];
+/* The class map: one byte per page of the 48-bit address space, read-only
+ * address space until the page heap maps memory there (see pagemap.c).
+ * _mp_cls_pages is 0 until it is reserved, and stays 0 if it cannot be
+ * (then every page reads as class 0 and every free takes the checked
+ * path). */
+extern const uint8_t *_mp_cls_map __attribute__((visibility("hidden")));
+extern uintptr_t _mp_cls_pages __attribute__((visibility("hidden")));
 extern mp_span_t **_mp_span_root[MP_ROOT_LEN]; /* NULL: nothing mapped */
+void _mp_pagemap_init(void);                              /* at start-up */
 bool _mp_pagemap_ensure(uintptr_t start, size_t npages);  /* page heap lock */
 
-/* The class byte of p's page, as a word (so no re-extension in the fast path). */
+/* The class byte of p's page, as a word (so no re-extension in the fast
+ * path): a compare with the map's length and one load. */
 MP_INLINE uintptr_t mp_pagemap_class(uintptr_t p) {
-    uintptr_t i = p >> (MP_PAGE_SHIFT + MP_LEAF_BITS);
-    if (MP_UNLIKELY(i >= MP_ROOT_LEN)) return 0;
-    return *(const uint8_t *)(_mp_cls_root[i] + (p >> MP_PAGE_SHIFT));
+    uintptr_t i = p >> MP_PAGE_SHIFT;
+    if (MP_UNLIKELY(i >= _mp_cls_pages)) return 0;
+    return _mp_cls_map[i];
 }
 /* The span recorded for p's page, or NULL.  May be stale unless p's page is
  * one whose entry the invariants in types.h guarantee. */
@@ -194,6 +201,7 @@ extern mp_tcache_t _mp_tcache_empty;
 void *_mp_tcache_alloc_slow(size_t n);
 void *_mp_tcache_alloc_class_slow(unsigned c);
 void _mp_tcache_flush(mp_tcache_t *tc, unsigned c);
+void _mp_tcache_overflow(void *ptr, unsigned c);
 void _mp_tcache_free_small(void *p, unsigned c);
 void _mp_tcache_thread_flush(void);
 size_t _mp_tcache_count(void);

@@ -72,7 +72,7 @@ MP_INLINE void mp_free_inline(void *ptr) {
     MP_DEC_GOTO_IF_NEG(tc->room[c], full);
     return;
 full:
-    _mp_tcache_flush(tc, (unsigned)c);
+    _mp_tcache_overflow(ptr, (unsigned)c);
 }
 
 /* ---- pointer validation (slow paths) ---------------------------------------- */
@@ -130,7 +130,10 @@ static unsigned check_pointer(mp_op_t op, uintptr_t p, mp_span_t **large) {
     if (s != NULL && s->state == MP_SPAN_SMALL) {
         const mp_class_t *k = &_mp_classes[s->cls];
         uintptr_t off = p - s->start;
-        if (MP_UNLIKELY(c != (k->fast_free ? s->cls : 0u) || p < s->start ||
+        /* The class map holds fast-free classes only, and nothing at all
+         * where it could not be reserved (pagemap.c). */
+        unsigned want = k->fast_free && _mp_cls_pages != 0 ? s->cls : 0u;
+        if (MP_UNLIKELY(c != want || p < s->start ||
                         off % k->size != 0 || off / k->size >= k->nobj))
             bad_pointer(op, p);
         return s->cls;

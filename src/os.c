@@ -123,6 +123,20 @@ void *_mp_os_reserve(size_t size) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Address space that reads as zero and costs no commit charge in any
+ * overcommit mode (a private mapping that is not writable is not
+ * accounted); _mp_os_make_writable opens the parts that get written. */
+void *_mp_os_reserve_readonly(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+bool _mp_os_make_writable(void *p, size_t size) {
+    uintptr_t a = mp_align_down((uintptr_t)p, _mp_os_page);
+    uintptr_t b = mp_align_up((uintptr_t)p + size, _mp_os_page);
+    return mprotect((void *)a, b - a, PROT_READ | PROT_WRITE) == 0;
+}
+
 static mp_lock_t meta_lock = MP_LOCK_INIT;
 static char *meta_cur, *meta_end;
 #define MP_META_BLOCK ((size_t)1 << 20)

@@ -217,6 +217,14 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
 }
 
 /* ---- free slow path -------------------------------------------------------- */
+/* The free fast path pushed ptr and overflowed its bin of class c.  Its
+ * arguments are the registers the fast path already holds them in, so the
+ * call costs it no moves; the cache is this thread's. */
+MP_NOINLINE void _mp_tcache_overflow(void *ptr, unsigned c) {
+    (void)ptr;
+    _mp_tcache_flush(_mp_tc, c);
+}
+
 /* The bin of class c overflowed (room < 0): give one batch back. */
 MP_NOINLINE void _mp_tcache_flush(mp_tcache_t *tc, unsigned c) {
     const mp_class_t *k = &_mp_classes[c];
