@@ -92,6 +92,40 @@ TEST(thread_exit_returns_cache) {
     CHECK_LT(st.in_use, (size_t)4 << 20);
 }
 
+/* A thread that only frees a class (a consumer) gives it back a batch at a
+ * time, not an object at a time, and keeps no more than a batch of it.
+ * With a bound that grew only on malloc misses, every one of these frees
+ * was a central flush of one object. */
+enum { CONSUMED = 20000 };
+static void *consumer_thread(void *arg) {
+    void **objs = arg;
+    unsigned c = mp_size_class(96);
+    for (int i = 0; i < CONSUMED; i++) mp_free(objs[i]);
+    mp_tcache_t *tc = _mp_tc;
+    size_t *out = (size_t *)&objs[CONSUMED];
+    out[0] = tc->max[c];
+    out[1] = bin_len(tc, c);
+    return NULL;
+}
+
+TEST(freeing_thread_flushes_in_batches) {
+    static void *objs[CONSUMED + 2];
+    for (int i = 0; i < CONSUMED; i++) REQUIRE((objs[i] = mp_malloc(96)) != NULL);
+    const mp_class_t *k = &_mp_classes[mp_size_class(96)];
+    mp_stats_t a, b;
+    mp_stats_get(&a);
+    pthread_t t;
+    pthread_create(&t, NULL, consumer_thread, objs);
+    pthread_join(t, NULL);
+    mp_stats_get(&b);
+    size_t *out = (size_t *)&objs[CONSUMED];
+    CHECK_LE(out[0], (size_t)k->batch);
+    CHECK_LE(out[1], out[0]);
+    /* A batch per flush, plus the slow start (1, 2, 4, ...) and the exit. */
+    uint64_t flushes = b.central_flushes - a.central_flushes;
+    CHECK_LE(flushes, (uint64_t)(CONSUMED / k->batch + 16));
+}
+
 TEST(flush_empties_bins) {
     void *p = mp_malloc(100);
     mp_free(p);
@@ -109,6 +143,7 @@ int main(void) {
     RUN(bin_bounded_and_counted);
     RUN(byte_cap);
     RUN(thread_exit_returns_cache);
+    RUN(freeing_thread_flushes_in_batches);
     RUN(flush_empties_bins);
     return harness_summary();
 }
