@@ -61,6 +61,16 @@ static xfer_slot_t xfer[MP_MAX_ARENAS][MP_MAX_CLASSES][MP_XFER_MAX];
  * of a shell's fork+exec). */
 static inline int central_narenas(void) { return (int)mp_option(MP_OPT_ARENAS); }
 
+/* Batches one arena's transfer slots of a class may hold: the class's
+ * share (xfer_slots, 64 KiB worth) split between the arenas, at least two
+ * so that a producer and a consumer can pass batches back and forth.  With
+ * the whole share each, 16 arenas could pin 16 times the memory (1 MiB a
+ * class): a batch in a slot keeps its objects' spans from going back. */
+static inline uint32_t central_xfer_cap(const mp_class_t *k) {
+    uint32_t n = k->xfer_slots / (uint32_t)central_narenas();
+    return n >= 2 ? n : k->xfer_slots < 2 ? k->xfer_slots : 2;
+}
+
 static void partial_push(central_t *c, mp_span_t *s) {
     s->prev = NULL;
     s->next = c->partial;
@@ -90,7 +100,8 @@ static mp_span_t *central_new_span(unsigned arena, unsigned cls) {
     return s;
 }
 
-uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **head) {
+uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, uint32_t upto,
+                          void **head) {
     central_t *c = &central[arena][cls];
     const mp_class_t *k = &_mp_classes[cls];
     mp_lock(&c->lock);
@@ -106,6 +117,13 @@ uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **he
     void *list = NULL;
     uint32_t got = 0;
     uintptr_t size = k->size;
+    /* Fresh objects are carved on past `want` (up to `upto`) to the end of
+     * a cache line, so that the next take, often another thread's, starts
+     * on a line of its own.  Without this, slow-started caches (1, 2, 4
+     * objects) interleaved the first, hottest objects of every thread in
+     * the same lines: tb 8-256 on 16 cores ran at 165 Mops/s with one
+     * central arena and 220 with eight. */
+    uintptr_t line = size < 1024 ? MP_CACHELINE - 1 : 0;
     while (got < want) {
         mp_span_t *s = c->partial;
         if (s == NULL) {
@@ -124,7 +142,7 @@ uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **he
             s->used++;
         }
         uintptr_t end = s->start + (uintptr_t)s->nobj * size;
-        while (got < want && s->bump < end) {
+        while (s->bump < end && (got < want || (got < upto && (s->bump & line)))) {
             void *o = (void *)s->bump;
             s->bump += size;
             *(void **)o = list;
@@ -187,12 +205,21 @@ static void central_put_back_list(unsigned *held, unsigned cls, void *head) {
 }
 
 void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n) {
+    /* With several arenas, a list goes to the arena of its first object's
+     * span: a consumer's flushes of what a producer in another arena
+     * allocated then land in the producer's transfer slots, where its next
+     * refill takes them whole, and not object by object on their spans
+     * under the consumer's arena's lock and then the producer's. */
+    if (central_narenas() > 1) {
+        mp_span_t *s = mp_pagemap_span((uintptr_t)head);
+        if (s != NULL && s->state == MP_SPAN_SMALL && s->cls == cls) arena = s->arena;
+    }
     central_t *c = &central[arena][cls];
     const mp_class_t *k = &_mp_classes[cls];
     mp_lock(&c->lock);
     c->gives++;
     c->out -= n;
-    if (n == k->batch && c->nslots < k->xfer_slots && !mp_option(MP_OPT_CHECK)) {
+    if (n == k->batch && c->nslots < central_xfer_cap(k) && !mp_option(MP_OPT_CHECK)) {
         xfer[arena][cls][c->nslots].head = head;
         xfer[arena][cls][c->nslots].n = n;
         c->nslots++;

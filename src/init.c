@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -38,8 +39,9 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
         "free pages kept before returning them to the OS: syscalls against RSS" },
     [MP_OPT_DECAY_MS] = { "DECAY_MS", 500, 0, 3600L * 1000,
         "how long a free page stays before it may be returned (unless far over RETAIN)" },
-    [MP_OPT_ARENAS] = { "ARENAS", 1, 1, MP_MAX_ARENAS,
-        "sets of central lists, threads assigned round-robin: lock contention against memory" },
+    [MP_OPT_ARENAS] = { "ARENAS", 0, 0, MP_MAX_ARENAS,
+        "sets of central lists, threads assigned round-robin (0: one per CPU the process "
+        "may run on, at most 16): sharing between threads against memory" },
     [MP_OPT_CHUNK] = { "CHUNK", 4L << 20, 256L << 10, 1L << 30,
         "address space asked of the OS at a time (only touched pages cost RSS)" },
 };
@@ -82,6 +84,13 @@ static void options_read(void) {
         long x = parse_size(v, &ok);
         if (!ok) continue;
         _mp_options[i] = x < o->min ? o->min : x > o->max ? o->max : x;
+    }
+    if (_mp_options[MP_OPT_ARENAS] == 0) {
+        /* The CPUs this process may run on (a container's share, not the
+         * machine's), read without allocating. */
+        cpu_set_t set;
+        long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        _mp_options[MP_OPT_ARENAS] = n < 1 ? 1 : n > MP_MAX_ARENAS ? MP_MAX_ARENAS : n;
     }
 }
 

@@ -103,6 +103,16 @@ extern const uint8_t _mp_cls16[MP_SMALL_MAX / 16 + 1];        /* (n+15)>>4   */
 MP_INLINE unsigned mp_size_class(size_t n) {
     return n <= MP_LOOKUP_MAX ? _mp_cls8[(n + 7) >> 3] : _mp_cls16[(n + 15) >> 4];
 }
+/* How many objects of a class end on a cache line when carved from one
+ * (a span starts on a page): the unit in which the central lists carve
+ * fresh objects so that no line holds objects of two threads' caches
+ * (central.c).  1 from 1 KiB up: a line shared at the end of objects of 16
+ * lines or more is worth no extra object. */
+MP_INLINE uint32_t mp_class_line_objs(size_t size) {
+    if (size >= 1024) return 1;
+    unsigned tz = (unsigned)__builtin_ctzl(size);
+    return tz >= 6 ? 1 : (uint32_t)(MP_CACHELINE >> tz);
+}
 /* Smallest class >= n whose size is a multiple of align (align <= 256 KiB);
  * 0 if none. */
 unsigned _mp_size_class_aligned(size_t n, size_t align);
@@ -177,9 +187,11 @@ size_t _mp_pageheap_check(void);               /* broken invariants */
 void _mp_pageheap_count_large(size_t bytes, int sign);
 
 /* ---- central.c ------------------------------------------------------------ */
-/* Take up to `want` objects of class cls as a NULL-terminated list; returns
- * how many (0 only when out of memory). */
-uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, void **head);
+/* Take `want` objects of class cls as a NULL-terminated list, or up to
+ * `upto` (>= want) when carving fresh objects to the end of a cache line;
+ * returns how many (fewer than want only when out of memory, 0 when none). */
+uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, uint32_t upto,
+                          void **head);
 /* Give back a list of n objects of class cls. */
 void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n);
 void _mp_central_drain_slots(void);

@@ -178,6 +178,12 @@ static void bin_grow(mp_tcache_t *tc, unsigned c, uint32_t limit) {
     const mp_class_t *k = &_mp_classes[c];
     if (tc->max[c] >= limit) return;
     uint32_t grow = tc->max[c] >= k->batch ? k->batch : tc->max[c] ? tc->max[c] : 1;
+    /* The first step is a cache line's worth of objects, which the central
+     * list carves whole (see _mp_central_take). */
+    if (tc->max[c] == 0) {
+        uint32_t u = mp_class_line_objs(k->size);
+        grow = u < k->batch ? u : k->batch;
+    }
     if (tc->max[c] + grow > limit) grow = limit - tc->max[c];
     size_t add = (size_t)grow * k->size;
     if (tc_budget + add > (size_t)mp_option(MP_OPT_TCACHE_MAX)) return;
@@ -199,7 +205,7 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
     mp_tcache_t *tc = tcache_get();
     if (tc == NULL || mp_option(MP_OPT_CHECK)) {
         void *one;
-        return _mp_central_take(0, c, 1, &one) ? one : NULL;
+        return _mp_central_take(0, c, 1, 1, &one) ? one : NULL;
     }
     void *p = tc->head[c];
     if (p) {          /* filled by a thread-cache creation race: just pop */
@@ -213,7 +219,8 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
     uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];
     if (want == 0) want = 1;      /* over budget: serve, cache nothing */
     void *head;
-    uint32_t got = _mp_central_take(tc->arena, c, want, &head);
+    /* The bin is empty: it takes room[c] objects, and the caller one more. */
+    uint32_t got = _mp_central_take(tc->arena, c, want, (uint32_t)tc->room[c] + 1, &head);
     if (got == 0) return NULL;
     p = head;
     tc->head[c] = *(void **)p;

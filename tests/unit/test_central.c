@@ -1,5 +1,12 @@
-/* test_central.c - central free lists: take, give, span life cycle (central.c). */
+/* test_central.c - central free lists: take, give, span life cycle, arenas
+ * (central.c). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
@@ -16,7 +23,7 @@ TEST(take_gives_distinct_objects_of_the_class) {
         const mp_class_t *k = &_mp_classes[c];
         void *head;
         uint32_t want = k->batch;
-        uint32_t got = _mp_central_take(0, c, want, &head);
+        uint32_t got = _mp_central_take(0, c, want, want, &head);
         CHECK_EQ(got, want);
         CHECK_EQ(list_len(head), got);
         for (void *o = head; o; o = *(void **)o) {
@@ -31,6 +38,42 @@ TEST(take_gives_distinct_objects_of_the_class) {
     }
 }
 
+/* Two takes of one object from fresh spans share no cache line: the
+ * central list carves a line's worth (mp_class_line_objs) when the caller
+ * accepts it, so two threads' first objects do not sit in one line.  Runs
+ * first, while every class's spans are fresh. */
+static bool lines_meet(void *a, void *b, size_t size) {
+    for (void *x = a; x; x = *(void **)x)
+        for (void *y = b; y; y = *(void **)y) {
+            uintptr_t xl = (uintptr_t)x / MP_CACHELINE, xh = ((uintptr_t)x + size - 1) / MP_CACHELINE;
+            uintptr_t yl = (uintptr_t)y / MP_CACHELINE, yh = ((uintptr_t)y + size - 1) / MP_CACHELINE;
+            if (xl <= yh && yl <= xh) return true;
+        }
+    return false;
+}
+
+TEST(takes_do_not_share_lines) {
+    mp_ensure_init();
+    for (unsigned c = 1; c < (unsigned)_mp_nclasses; c++) {
+        const mp_class_t *k = &_mp_classes[c];
+        if (k->size >= 1024) break;
+        void *a, *b;
+        uint32_t na = _mp_central_take(0, c, 1, 64, &a);
+        uint32_t nb = _mp_central_take(0, c, 1, 64, &b);
+        CHECK_EQ(na, mp_class_line_objs(k->size));
+        CHECK_EQ(nb, mp_class_line_objs(k->size));
+        CHECK_MSG(!lines_meet(a, b, k->size), "class %u (%u B): two takes share a line", c,
+                  (unsigned)k->size);
+        /* Without room for it, a take stops at what it wants. */
+        void *one;
+        CHECK_EQ(_mp_central_take(0, c, 1, 1, &one), 1);
+        _mp_central_give(0, c, a, na);
+        _mp_central_give(0, c, b, nb);
+        _mp_central_give(0, c, one, 1);
+        if (TEST_FAILED()) return;
+    }
+}
+
 /* Objects given back one at a time return to their spans; an emptied span
  * (beyond the one spare kept per class) goes back to the page heap. */
 TEST(spans_return_to_page_heap) {
@@ -41,7 +84,7 @@ TEST(spans_return_to_page_heap) {
     size_t got = 0;
     while (got < N) {
         void *h;
-        uint32_t n = _mp_central_take(0, c, 1, &h);
+        uint32_t n = _mp_central_take(0, c, 1, 1, &h);
         REQUIRE(n == 1);
         objs[got++] = h;
     }
@@ -64,19 +107,119 @@ TEST(transfer_slots) {
     unsigned c = mp_size_class(64);
     const mp_class_t *k = &_mp_classes[c];
     void *h;
-    uint32_t n = _mp_central_take(0, c, k->batch, &h);
+    uint32_t n = _mp_central_take(0, c, k->batch, k->batch, &h);
     REQUIRE(n == k->batch);
     _mp_central_give(0, c, h, n);
     void *h2;
-    uint32_t n2 = _mp_central_take(0, c, k->batch, &h2);
+    uint32_t n2 = _mp_central_take(0, c, k->batch, k->batch, &h2);
     CHECK_EQ(n2, n);
     CHECK(h2 == h);            /* the same list came back */
     _mp_central_give(0, c, h2, n2);
 }
 
+/* ---- several arenas: run in a child with MEMPOOL_ARENAS=4 ---------------- */
+static void *thread_arena(void *arg) {
+    void *p = mp_malloc(64);
+    *(unsigned *)arg = _mp_tc->arena;
+    mp_free(p);
+    return NULL;
+}
+
+/* Threads are given arenas round-robin: any four in a row use all four. */
+TEST(arenas_round_robin) {
+    CHECK_EQ(mp_option(MP_OPT_ARENAS), 4);
+    unsigned seen = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned a = 99;
+        pthread_t t;
+        pthread_create(&t, NULL, thread_arena, &a);
+        pthread_join(t, NULL);
+        REQUIRE(a < 4);
+        seen |= 1u << a;
+    }
+    CHECK_EQ(seen, 0xfu);
+}
+
+/* A whole batch given through another arena lands in the transfer slots of
+ * the arena whose span it came from, where that arena's next take finds it. */
+TEST(batch_goes_back_to_its_arena) {
+    unsigned c = mp_size_class(208);
+    const mp_class_t *k = &_mp_classes[c];
+    void *h;
+    REQUIRE(_mp_central_take(1, c, k->batch, k->batch, &h) == k->batch);
+    _mp_central_give(2, c, h, k->batch);
+    void *h2;
+    uint32_t n2 = _mp_central_take(2, c, k->batch, k->batch, &h2);
+    CHECK(h2 != h);                  /* not in arena 2's slots */
+    void *h1;
+    uint32_t n1 = _mp_central_take(1, c, k->batch, k->batch, &h1);
+    CHECK(h1 == h);                  /* but in arena 1's */
+    _mp_central_give(1, c, h1, n1);
+    _mp_central_give(2, c, h2, n2);
+}
+
+/* Objects given one at a time through another arena go back to their own
+ * spans, and emptied spans return to the page heap. */
+TEST(objects_go_back_across_arenas) {
+    unsigned c = mp_size_class(4096);
+    const mp_class_t *k = &_mp_classes[c];
+    enum { N = 600 };
+    static void *objs[N];
+    for (int i = 0; i < N; i++) REQUIRE(_mp_central_take(1, c, 1, 1, &objs[i]) == 1);
+    mp_pageheap_stats_t before, after;
+    _mp_pageheap_stats(&before);
+    for (int i = 0; i < N; i++) {
+        *(void **)objs[i] = NULL;
+        _mp_central_give(3, c, objs[i], 1);
+    }
+    _mp_pageheap_stats(&after);
+    CHECK_LE(after.small_spans_bytes + (size_t)(N / k->nobj - 2) * k->pages * MP_PAGE_SIZE,
+             before.small_spans_bytes);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+static int arenas_child(void) {
+    RUN(arenas_round_robin);
+    RUN(batch_goes_back_to_its_arena);
+    RUN(objects_go_back_across_arenas);
+    return harness_summary();
+}
+
+TEST(several_arenas) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        setenv("MEMPOOL_ARENAS", "4", 1);
+        setenv("MP_TEST_ARENAS_CHILD", "1", 1);
+        dup2(2, 1);                  /* its report is not this test's summary */
+        execl("/proc/self/exe", "test_central", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
+}
+
+/* By default, one arena per CPU the process may run on, at most 16. */
+TEST(arenas_default_to_the_cpus) {
+    if (getenv("MEMPOOL_ARENAS")) {
+        harness_skip("arenas_default_to_the_cpus", "MEMPOOL_ARENAS is set");
+        return;
+    }
+    mp_ensure_init();
+    cpu_set_t set;
+    REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+    long n = CPU_COUNT(&set);
+    CHECK_EQ(mp_option(MP_OPT_ARENAS), n > MP_MAX_ARENAS ? MP_MAX_ARENAS : n);
+}
+
 int main(void) {
+    if (getenv("MP_TEST_ARENAS_CHILD")) return arenas_child();
+    RUN(takes_do_not_share_lines);
     RUN(take_gives_distinct_objects_of_the_class);
     RUN(spans_return_to_page_heap);
     RUN(transfer_slots);
+    RUN(several_arenas);
+    RUN(arenas_default_to_the_cpus);
     return harness_summary();
 }
