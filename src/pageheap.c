@@ -88,18 +88,30 @@ static void span_recycle(mp_span_t *s) {
  * peak RSS rose by 0.4 MB. */
 static const mp_zrange_t zr_none;
 
+/* The run of pages [lo, hi); every run is made here.  Its offsets are 32
+ * bits and a span's page count is not: cut to 32 bits, the offsets of a
+ * span of 2^32 pages (32 TiB) or more would wrap and name other pages, maybe
+ * written ones (the right half of a join would land on the left span's
+ * first pages).  The run is shortened to what fits instead: fewer pages
+ * known zero, never a wrong one. */
+static mp_zrange_t zr_make(size_t lo, size_t hi) {
+    if (hi > UINT32_MAX) hi = UINT32_MAX;
+    return lo < hi ? (mp_zrange_t){ (uint32_t)lo, (uint32_t)hi } : zr_none;
+}
+
 /* The part of z inside pages [off, off + len), relative to off. */
 static mp_zrange_t zr_cut(mp_zrange_t z, size_t off, size_t len) {
     size_t lo = z.lo > off ? z.lo : off, hi = z.hi < off + len ? z.hi : off + len;
-    return lo < hi ? (mp_zrange_t){ (uint32_t)(lo - off), (uint32_t)(hi - off) } : zr_none;
+    return lo < hi ? zr_make(lo - off, hi - off) : zr_none;
 }
 
 /* The run of a span of an pages with run a, followed by one with run b. */
 static mp_zrange_t zr_join(mp_zrange_t a, size_t an, mp_zrange_t b) {
     bool ha = a.lo < a.hi, hb = b.lo < b.hi;
-    if (ha && hb && a.hi == an && b.lo == 0) return (mp_zrange_t){ a.lo, (uint32_t)(an + b.hi) };
-    if (hb && (!ha || b.hi - b.lo > a.hi - a.lo))
-        return (mp_zrange_t){ (uint32_t)(an + b.lo), (uint32_t)(an + b.hi) };
+    if (ha && hb && a.hi == an && b.lo == 0) return zr_make(a.lo, an + b.hi);
+    /* b moved past a; shortened (or dropped) when it lies beyond 2^32 */
+    mp_zrange_t c = hb ? zr_make(an + b.lo, an + b.hi) : zr_none;
+    if (c.lo < c.hi && (!ha || c.hi - c.lo > a.hi - a.lo)) return c;
     return ha ? a : zr_none;
 }
 static mp_span_t **list_for(size_t npages) {
@@ -266,7 +278,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     s->start = (uintptr_t)p;
     s->npages = total;
     s->dirty = 0;
-    s->zero = (mp_zrange_t){ 0, (uint32_t)total };
+    s->zero = zr_make(0, total);
     heap_insert_merge(s);
     return s->in_list && span_fits(s, npages, align) ? s : heap_find(npages, align);
 }
@@ -431,8 +443,7 @@ static size_t release_span(mp_span_t *s) {
      * pages may be bigger than ours). */
     uintptr_t zl = mp_align_up(s->start, _mp_os_page);
     uintptr_t zh = (s->start + s->npages * MP_PAGE_SIZE) & ~(uintptr_t)(_mp_os_page - 1);
-    s->zero = zl < zh ? (mp_zrange_t){ (uint32_t)((zl - s->start) / MP_PAGE_SIZE),
-                                       (uint32_t)((zh - s->start) / MP_PAGE_SIZE) }
+    s->zero = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
                       : zr_none;
     list_insert(s);
     return bytes;
