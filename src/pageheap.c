@@ -105,15 +105,22 @@ static mp_zrange_t zr_cut(mp_zrange_t z, size_t off, size_t len) {
     return lo < hi ? zr_make(lo - off, hi - off) : zr_none;
 }
 
-/* The run of a span of an pages with run a, followed by one with run b. */
-static mp_zrange_t zr_join(mp_zrange_t a, size_t an, mp_zrange_t b) {
+/* One run for two runs of the same span: their union where they overlap or
+ * touch, else the longer (a on a tie). */
+static mp_zrange_t zr_union(mp_zrange_t a, mp_zrange_t b) {
     bool ha = a.lo < a.hi, hb = b.lo < b.hi;
-    if (ha && hb && a.hi == an && b.lo == 0) return zr_make(a.lo, an + b.hi);
-    /* b moved past a; shortened (or dropped) when it lies beyond 2^32 */
-    mp_zrange_t c = hb ? zr_make(an + b.lo, an + b.hi) : zr_none;
-    if (c.lo < c.hi && (!ha || c.hi - c.lo > a.hi - a.lo)) return c;
+    if (ha && hb && a.lo <= b.hi && b.lo <= a.hi)
+        return (mp_zrange_t){ a.lo < b.lo ? a.lo : b.lo, a.hi > b.hi ? a.hi : b.hi };
+    if (hb && (!ha || b.hi - b.lo > a.hi - a.lo)) return b;
     return ha ? a : zr_none;
 }
+
+/* The run of a span of an pages with run a, followed by one with run b:
+ * b moved past a (shortened, or dropped, where it lies beyond 2^32). */
+static mp_zrange_t zr_join(mp_zrange_t a, size_t an, mp_zrange_t b) {
+    return zr_union(a, b.lo < b.hi ? zr_make(an + b.lo, an + b.hi) : zr_none);
+}
+
 static mp_span_t **list_for(size_t npages) {
     return npages <= MP_PH_LISTS ? &lists[npages] : &large_list;
 }
@@ -440,11 +447,15 @@ static size_t release_span(mp_span_t *s) {
     list_remove(s);
     s->dirty = 0;
     /* Zero: the whole OS pages inside it, which the decommit covered (OS
-     * pages may be bigger than ours). */
+     * pages may be bigger than ours), joined with the run it had where the
+     * two meet: a free span's pages are not written, so that run still
+     * reads zero (with big OS pages it may reach into the partial ones at
+     * the ends, which the decommit left). */
     uintptr_t zl = mp_align_up(s->start, _mp_os_page);
     uintptr_t zh = (s->start + s->npages * MP_PAGE_SIZE) & ~(uintptr_t)(_mp_os_page - 1);
-    s->zero = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
-                      : zr_none;
+    mp_zrange_t z = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
+                            : zr_none;
+    s->zero = zr_union(s->zero, z);
     list_insert(s);
     return bytes;
 }
