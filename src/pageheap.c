@@ -80,9 +80,12 @@ static void span_recycle(mp_span_t *s) {
  * or never touched).  The count drives the return of memory and the stats:
  * merging adds the counts, splitting shares them out as if the dirty pages
  * came first (reuse is mostly from the front), conserving the total.  It is
- * an estimate; `zero`, which calloc trusts, is exact: a run of pages fresh
- * from the OS or released whole, which splitting cuts and merging joins
- * where two runs meet (else the bigger is kept).  A per-span flag, ANDed on
+ * an estimate; `zero`, which calloc trusts, is sound but not complete: every
+ * page in it reads as zero, while zero pages outside it may be missed (it
+ * can under-report, never over-report).  It is one run of pages fresh from
+ * the OS or released, which splitting cuts and merging joins where two runs
+ * meet (else the bigger is kept, and the other's pages are forgotten), and
+ * which stops short of 2^32 pages (see zr_make).  A per-span flag, ANDed on
  * merge, lost a whole fresh chunk's zero pages whenever one used page was
  * freed next to it: git commit's 512 KiB calloc was then memset, and its
  * peak RSS rose by 0.4 MB. */
