@@ -350,7 +350,8 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
     size_t used = pages_in_use();
     if (used > peak_in_use) peak_in_use = used;
     mp_unlock(&_mp_pageheap_lock);
-    return s;}
+    return s;
+}
 
 /* Grow the LARGE span s in place to npages by taking the front of the free
  * span right after it, if there is one big enough (realloc). */
