@@ -147,37 +147,95 @@ TEST(large_fifo_stays_compact) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-/* A used span freed next to fresh memory, then one span over both: only
- * the used pages lose their zero (a per-span flag lost the whole run, and
- * calloc then wrote every page of a big block). */
+/* The free span that starts at address a, or NULL.  Only a free span's
+ * end pages are mapped for sure: what the map says is checked. */
+static mp_span_t *free_starting_at(uintptr_t a) {
+    mp_span_t *f = mp_pagemap_span(a);
+    return f && f->state == MP_SPAN_FREE && f->in_list && f->start == a ? f : NULL;
+}
+
+/* The span of npages at `at`, a multiple of align: asks the heap again,
+ * holding what it hands out meanwhile on *held (chained through their first
+ * words), until it hands out that run.  The heap takes the first aligned
+ * run of the span it picks, so `at` must be, or become, the first aligned
+ * address of its free span; each miss takes an aligned run elsewhere (or
+ * before `at`) and the one wanted stays free, so this ends. */
+static mp_span_t *alloc_at(uintptr_t at, size_t npages, size_t align, mp_zrange_t *z,
+                           mp_span_t **held) {
+    for (int miss = 0; miss < 100000; miss++) {
+        mp_span_t *s = _mp_pageheap_alloc(npages, align, z);
+        if (s == NULL || s->start == at) return s;
+        *(mp_span_t **)s->start = *held;
+        *held = s;
+    }
+    return NULL;
+}
+
+static void free_held(mp_span_t *h) {
+    while (h) {
+        mp_span_t *next = *(mp_span_t **)h->start;
+        _mp_pageheap_free(h);
+        h = next;
+    }
+}
+
+/* The number of free pages, dirty or not. */
+static size_t free_pages(void) {
+    mp_pageheap_stats_t st = stats();
+    return (st.free_dirty + st.mapped - st.committed) / MP_PAGE_SIZE;
+}
+
+/* A used page freed between zero pages, then one span over them: only the
+ * used page loses its zero (a per-span flag lost the whole run, and calloc
+ * then wrote every page of a big block), and of the two zero runs it
+ * parted, the longer is kept.  Where the heap puts spans depends on what
+ * ran before (the test broke when chunk placement changed), so it places
+ * its own, in 8 MiB it freed and released: a guard span holds the first
+ * 4 MiB less K pages, so that no free span reaches further left than those
+ * K, and the used page goes right after them, at the second 4 MiB (alloc_at
+ * gets it there). */
 TEST(zero_run_survives_a_dirty_neighbour) {
-    const size_t align = 512 * MP_PAGE_SIZE;
+    const size_t align = 512 * MP_PAGE_SIZE, K = 8;
     mp_zrange_t z;
-    _mp_pageheap_release(0);
-    mp_span_t *big = _mp_pageheap_alloc(512, align, &z);
-    REQUIRE(big != NULL);
-    uintptr_t base = big->start;
-    CHECK(z.lo == 0 && z.hi == 512);            /* fresh, or released */
-    _mp_pageheap_free(big);
-    _mp_pageheap_release(0);
-    /* 4 pages at base (the aligned run just freed), written and freed: they
-     * merge back into the free span around them. */
-    mp_span_t *front = _mp_pageheap_alloc(4, align, &z);
-    REQUIRE(front != NULL);
-    REQUIRE(front->start == base);
-    memset((void *)front->start, 0xa5, 4 * MP_PAGE_SIZE);
-    _mp_pageheap_free(front);
-    mp_span_t *all = _mp_pageheap_alloc(512, align, &z);
+    mp_span_t *held = NULL;
+    mp_span_t *two = _mp_pageheap_alloc(1024, align, &z);
+    REQUIRE(two != NULL);
+    uintptr_t base = two->start + align;
+    _mp_pageheap_free(two);
+    _mp_pageheap_release(0);      /* all 8 MiB are free and released now */
+    mp_span_t *guard = alloc_at(base - align, 512 - K, align, &z, &held);
+    REQUIRE(guard != NULL);
+    CHECK(z.lo == 0 && z.hi == 512 - K);        /* released */
+    mp_span_t *used = alloc_at(base, 1, align, &z, &held);
+    REQUIRE(used != NULL);
+    CHECK(z.lo == 0 && z.hi == 1);
+    memset((void *)used->start, 0xa5, MP_PAGE_SIZE);
+    /* Freed, it merges with the K pages before it and the rest after it. */
+    _mp_pageheap_free(used);
+    mp_span_t *f = free_starting_at(base - K * MP_PAGE_SIZE);
+    REQUIRE(f != NULL);
+    CHECK_GE(f->npages, K + 512);
+    CHECK_EQ(f->zero.lo, K + 1);
+    CHECK_GE(f->zero.hi, K + 512);
+    mp_span_t *all = alloc_at(base, 512, align, &z, &held);
     REQUIRE(all != NULL);
-    REQUIRE(all->start == base);
-    CHECK_EQ(z.lo, 4);
+    CHECK_EQ(z.lo, 1);
     CHECK_EQ(z.hi, 512);
     _mp_pageheap_free(all);
+    _mp_pageheap_free(guard);
+    free_held(held);
     /* Growth: a span bigger than all free memory takes a new chunk, mapped
-     * right below the heap and merged with the free (released: zero) span
-     * at its bottom; the run must cover both parts. */
+     * right below the heap and merged with the free span at its bottom; the
+     * run must cover both parts.  Whatever ran before, that span is made
+     * known zero first: a first such span, the new bottom, is freed and
+     * released (a free span left by others may be one whose pages are not
+     * all known zero, and the run would rightly stop there). */
+    size_t n = free_pages() + 64;
+    mp_span_t *bottom = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
+    REQUIRE(bottom != NULL);
+    _mp_pageheap_free(bottom);
     _mp_pageheap_release(0);
-    size_t n = stats().mapped / MP_PAGE_SIZE + 64;
+    n = free_pages() + 64;
     mp_span_t *grown = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
     REQUIRE(grown != NULL);
     CHECK_EQ(z.lo, 0);
