@@ -1,5 +1,7 @@
 /* test_pageheap.c - spans: split, coalesce, alignment, release (pageheap.c). */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
@@ -147,8 +149,14 @@ TEST(large_fifo_stays_compact) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-/* The free span that starts at address a, or NULL.  Only a free span's
- * end pages are mapped for sure: what the map says is checked. */
+/* The free span that ends (starts) at address a, or NULL.  Only a free
+ * span's end pages are mapped for sure: what the map says is checked. */
+static mp_span_t *free_ending_at(uintptr_t a) {
+    mp_span_t *f = mp_pagemap_span(a - MP_PAGE_SIZE);
+    return f && f->state == MP_SPAN_FREE && f->in_list &&
+           f->start + f->npages * MP_PAGE_SIZE == a ? f : NULL;
+}
+
 static mp_span_t *free_starting_at(uintptr_t a) {
     mp_span_t *f = mp_pagemap_span(a);
     return f && f->state == MP_SPAN_FREE && f->in_list && f->start == a ? f : NULL;
@@ -244,40 +252,118 @@ TEST(zero_run_survives_a_dirty_neighbour) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-/* Soundness: every page a zero run claims reads as zero.  Random spans,
- * each written whole when taken, freed in random order, with releases. */
-TEST(zero_runs_read_zero) {
+/* The first page of the span of npages at base that zero run z claims but
+ * that has a byte other than zero, or SIZE_MAX.  Every byte is read: the
+ * other tests write only parts of their spans.  With cap, only the first
+ * and last cap pages of the run (a free span's run may be a whole chunk). */
+static size_t claimed_page_written(uintptr_t base, size_t npages, mp_zrange_t z, size_t cap) {
+    size_t hi = z.hi < npages ? z.hi : npages;
+    for (size_t pg = z.lo; pg < hi; pg++) {
+        if (pg - z.lo == cap && hi - cap > pg) pg = hi - cap;
+        const uint64_t *w = (const uint64_t *)(base + pg * MP_PAGE_SIZE);
+        uint64_t any = 0;
+        for (size_t k = 0; k < MP_PAGE_SIZE / sizeof *w; k++) any |= w[k];
+        if (any) return pg;
+    }
+    return SIZE_MAX;
+}
+
+/* The seed of a randomised test: MP_TEST_SEED when set (to replay the seed
+ * a failure printed), else the clock, so that each run tries new cases. */
+static uint64_t test_seed(void) {
+    const char *e = getenv("MP_TEST_SEED");
+    if (e && *e) return strtoull(e, NULL, 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Check the runs of the free spans on either side of [lo, hi): the pieces
+ * a split or an in-place growth just cut. */
+static void check_free_neighbours(uintptr_t lo, uintptr_t hi, uint64_t seed, const char *after) {
+    mp_span_t *f[2] = { free_ending_at(lo), free_starting_at(hi) };
+    for (int k = 0; k < 2; k++) {
+        if (f[k] == NULL) continue;
+        CHECK_MSG(f[k]->zero.lo >= f[k]->zero.hi || f[k]->zero.hi <= f[k]->npages,
+                  "seed %#jx: after %s, the free span %s has run [%u, %u) for %zu pages",
+                  (uintmax_t)seed, after, k ? "after" : "before", f[k]->zero.lo, f[k]->zero.hi,
+                  f[k]->npages);
+        size_t pg = claimed_page_written(f[k]->start, f[k]->npages, f[k]->zero, 64);
+        CHECK_MSG(pg == SIZE_MAX,
+                  "seed %#jx: after %s, page %zu of the free span %s (%zu pages, run [%u, %u)) "
+                  "is in its zero run but not zero", (uintmax_t)seed, after, pg,
+                  k ? "after" : "before", f[k]->npages, f[k]->zero.lo, f[k]->zero.hi);
+    }
+}
+
+/* Soundness: every page a zero run claims reads as zero.  Random spans at
+ * random alignments up to 1 MiB (so that splits leave a piece before the
+ * span as well as after it), each written whole when taken, some grown in
+ * place (realloc), freed in random order, with releases.  Read in full:
+ * the run handed out with each span, and the runs of the free pieces cut
+ * beside it.  A failure prints its seed; MP_TEST_SEED=seed replays it. */
+static void zero_runs_read_zero_from(uint64_t seed) {
     enum { N = 64 };
     mp_span_t *sp[N] = { 0 };
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (int round = 0; round < 6000; round++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        int i = (int)(x % N);
-        if (sp[i]) {
-            _mp_pageheap_free(sp[i]);
+    uint64_t x = seed ? seed : 1;
+    size_t befores = 0, grown = 0;
+    for (int round = 0; round < 6000 && !TEST_FAILED(); round++) {
+        uint64_t r = harness_rand(&x);
+        int i = (int)(r % N);
+        mp_span_t *s = sp[i];
+        if (s && (r >> 8) % 4 == 0) {
+            size_t old = s->npages;
+            if (_mp_pageheap_grow(s, old + 1 + (r >> 12) % 16)) {
+                grown++;
+                memset((void *)(s->start + old * MP_PAGE_SIZE), 0x5a,
+                       (s->npages - old) * MP_PAGE_SIZE);
+                check_free_neighbours(s->start, s->start + s->npages * MP_PAGE_SIZE, seed,
+                                      "growing a span in place");
+            }
+        } else if (s) {
+            _mp_pageheap_free(s);
             sp[i] = NULL;
         } else {
-            size_t np = 1 + (size_t)(x >> 20) % 40;
+            /* many of 1 to 4 pages: the pieces they leave make short runs
+             * and short gaps between runs */
+            size_t k = (r >> 16) % 8;
+            size_t np = 1 + (r >> 20) % (k == 0 ? 200 : k < 3 ? 4 : 40);
+            size_t al = MP_PAGE_SIZE << ((r >> 40) % 8);
             mp_zrange_t z;
-            sp[i] = _mp_pageheap_alloc(np, MP_PAGE_SIZE, &z);
-            REQUIRE(sp[i] != NULL);
-            CHECK(z.lo >= z.hi || z.hi <= np);
-            for (size_t pg = z.lo; pg < z.hi && pg < np; pg++) {
-                const uint64_t *w = (const uint64_t *)(sp[i]->start + pg * MP_PAGE_SIZE);
-                if (w[0] | w[MP_PAGE_SIZE / 16] | w[MP_PAGE_SIZE / 8 - 1]) {
-                    CHECK_MSG(0, "page %zu of a %zu-page span is in its zero run but written",
-                              pg, np);
-                    return;
-                }
-            }
-            memset((void *)sp[i]->start, 0x5a, np * MP_PAGE_SIZE);
+            s = sp[i] = _mp_pageheap_alloc(np, al, &z);
+            REQUIRE(s != NULL);
+            /* Free spans never touch, so a free one ending here was cut
+             * from the front of the span this one came from. */
+            if (free_ending_at(s->start)) befores++;
+            CHECK_MSG(z.lo >= z.hi || z.hi <= np, "seed %#jx: run [%u, %u) for %zu pages",
+                      (uintmax_t)seed, z.lo, z.hi, np);
+            size_t pg = claimed_page_written(s->start, np, z, SIZE_MAX);
+            CHECK_MSG(pg == SIZE_MAX,
+                      "seed %#jx: page %zu of a %zu-page span (align %zu KiB) is in its zero "
+                      "run [%u, %u) but not zero", (uintmax_t)seed, pg, np, al >> 10, z.lo, z.hi);
+            check_free_neighbours(s->start, s->start + np * MP_PAGE_SIZE, seed, "a split");
+            memset((void *)s->start, 0x5a, np * MP_PAGE_SIZE);
         }
-        if (round % 500 == 499) _mp_pageheap_release(0);
-        if (TEST_FAILED()) return;
+        if (round % 500 == 499) {
+            _mp_pageheap_release(0);
+            CHECK_EQ(_mp_pageheap_check(), 0);
+        }
     }
     for (int i = 0; i < N; i++)
         if (sp[i]) _mp_pageheap_free(sp[i]);
     CHECK_EQ(_mp_pageheap_check(), 0);
+    if (TEST_FAILED()) return;        /* stopped early: the counts say nothing */
+    /* what the test is for happened: a piece before a span, growth */
+    CHECK_MSG(befores >= 100, "seed %#jx: only %zu splits left a piece before the span",
+              (uintmax_t)seed, befores);
+    CHECK_MSG(grown >= 100, "seed %#jx: only %zu spans grew in place", (uintmax_t)seed, grown);
+}
+
+TEST(zero_runs_read_zero) {
+    uint64_t seed = test_seed();
+    zero_runs_read_zero_from(seed);
+    if (TEST_FAILED()) printf("#   seed %#jx (MP_TEST_SEED=%#jx replays it)\n",
+                              (uintmax_t)seed, (uintmax_t)seed);
 }
 
 int main(void) {
