@@ -80,28 +80,50 @@ static void span_recycle(mp_span_t *s) {
  * or never touched).  The count drives the return of memory and the stats:
  * merging adds the counts, splitting shares them out as if the dirty pages
  * came first (reuse is mostly from the front), conserving the total.  It is
- * an estimate; `zero`, which calloc trusts, is exact: a run of pages fresh
- * from the OS or released whole, which splitting cuts and merging joins
- * where two runs meet (else the bigger is kept).  A per-span flag, ANDed on
+ * an estimate; `zero`, which calloc trusts, is sound but not complete: every
+ * page in it reads as zero, while zero pages outside it may be missed (it
+ * can under-report, never over-report).  It is one run of pages fresh from
+ * the OS or released, which splitting cuts and merging joins where two runs
+ * meet (else the bigger is kept, and the other's pages are forgotten), and
+ * which stops short of 2^32 pages (see zr_make).  A per-span flag, ANDed on
  * merge, lost a whole fresh chunk's zero pages whenever one used page was
  * freed next to it: git commit's 512 KiB calloc was then memset, and its
  * peak RSS rose by 0.4 MB. */
 static const mp_zrange_t zr_none;
 
+/* The run of pages [lo, hi); every run is made here.  Its offsets are 32
+ * bits and a span's page count is not: cut to 32 bits, the offsets of a
+ * span of 2^32 pages (32 TiB) or more would wrap and name other pages, maybe
+ * written ones (the right half of a join would land on the left span's
+ * first pages).  The run is shortened to what fits instead: fewer pages
+ * known zero, never a wrong one. */
+static mp_zrange_t zr_make(size_t lo, size_t hi) {
+    if (hi > UINT32_MAX) hi = UINT32_MAX;
+    return lo < hi ? (mp_zrange_t){ (uint32_t)lo, (uint32_t)hi } : zr_none;
+}
+
 /* The part of z inside pages [off, off + len), relative to off. */
 static mp_zrange_t zr_cut(mp_zrange_t z, size_t off, size_t len) {
     size_t lo = z.lo > off ? z.lo : off, hi = z.hi < off + len ? z.hi : off + len;
-    return lo < hi ? (mp_zrange_t){ (uint32_t)(lo - off), (uint32_t)(hi - off) } : zr_none;
+    return lo < hi ? zr_make(lo - off, hi - off) : zr_none;
 }
 
-/* The run of a span of an pages with run a, followed by one with run b. */
-static mp_zrange_t zr_join(mp_zrange_t a, size_t an, mp_zrange_t b) {
+/* One run for two runs of the same span: their union where they overlap or
+ * touch, else the longer (a on a tie). */
+static mp_zrange_t zr_union(mp_zrange_t a, mp_zrange_t b) {
     bool ha = a.lo < a.hi, hb = b.lo < b.hi;
-    if (ha && hb && a.hi == an && b.lo == 0) return (mp_zrange_t){ a.lo, (uint32_t)(an + b.hi) };
-    if (hb && (!ha || b.hi - b.lo > a.hi - a.lo))
-        return (mp_zrange_t){ (uint32_t)(an + b.lo), (uint32_t)(an + b.hi) };
+    if (ha && hb && a.lo <= b.hi && b.lo <= a.hi)
+        return (mp_zrange_t){ a.lo < b.lo ? a.lo : b.lo, a.hi > b.hi ? a.hi : b.hi };
+    if (hb && (!ha || b.hi - b.lo > a.hi - a.lo)) return b;
     return ha ? a : zr_none;
 }
+
+/* The run of a span of an pages with run a, followed by one with run b:
+ * b moved past a (shortened, or dropped, where it lies beyond 2^32). */
+static mp_zrange_t zr_join(mp_zrange_t a, size_t an, mp_zrange_t b) {
+    return zr_union(a, b.lo < b.hi ? zr_make(an + b.lo, an + b.hi) : zr_none);
+}
+
 static mp_span_t **list_for(size_t npages) {
     return npages <= MP_PH_LISTS ? &lists[npages] : &large_list;
 }
@@ -266,7 +288,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     s->start = (uintptr_t)p;
     s->npages = total;
     s->dirty = 0;
-    s->zero = (mp_zrange_t){ 0, (uint32_t)total };
+    s->zero = zr_make(0, total);
     heap_insert_merge(s);
     return s->in_list && span_fits(s, npages, align) ? s : heap_find(npages, align);
 }
@@ -328,7 +350,8 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
     size_t used = pages_in_use();
     if (used > peak_in_use) peak_in_use = used;
     mp_unlock(&_mp_pageheap_lock);
-    return s;}
+    return s;
+}
 
 /* Grow the LARGE span s in place to npages by taking the front of the free
  * span right after it, if there is one big enough (realloc). */
@@ -428,12 +451,15 @@ static size_t release_span(mp_span_t *s) {
     list_remove(s);
     s->dirty = 0;
     /* Zero: the whole OS pages inside it, which the decommit covered (OS
-     * pages may be bigger than ours). */
+     * pages may be bigger than ours), joined with the run it had where the
+     * two meet: a free span's pages are not written, so that run still
+     * reads zero (with big OS pages it may reach into the partial ones at
+     * the ends, which the decommit left). */
     uintptr_t zl = mp_align_up(s->start, _mp_os_page);
     uintptr_t zh = (s->start + s->npages * MP_PAGE_SIZE) & ~(uintptr_t)(_mp_os_page - 1);
-    s->zero = zl < zh ? (mp_zrange_t){ (uint32_t)((zl - s->start) / MP_PAGE_SIZE),
-                                       (uint32_t)((zh - s->start) / MP_PAGE_SIZE) }
-                      : zr_none;
+    mp_zrange_t z = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
+                            : zr_none;
+    s->zero = zr_union(s->zero, z);
     list_insert(s);
     return bytes;
 }

@@ -59,6 +59,52 @@ TEST(calloc_recycled_is_zero)
     }
 }
 
+/* Large blocks written and freed, then calloc'd at other sizes: each new
+ * block lies across pages that were written, pages fresh from the OS and
+ * (mp_trim between the frees) released ones next to written ones, and the
+ * page heap's record of which of them read as zero (calloc skips writing
+ * those) is cut and joined as spans split and merge.  Every byte must read
+ * zero. */
+TEST(calloc_large_after_dirty_frees)
+{
+    enum { N = 8, ROUNDS = 24 };
+    uint64_t x = 0xa5a5f00dull;
+    for (int round = 0; round < ROUNDS && !TEST_FAILED(); round++) {
+        unsigned char *d[N];
+        for (int i = 0; i < N; i++) {
+            size_t n = 300 * KiB + harness_rand(&x) % (2 * MiB - 300 * KiB);
+            d[i] = A->malloc_fn(n);
+            REQUIRE(d[i] != NULL);
+            memset(d[i], 0xa5, n);
+        }
+        /* Half freed, maybe given back to the OS while the other half, still
+         * written, sits between them; then the other half. */
+        for (int i = 0; i < N; i += 2)
+            A->free_fn(d[(i + round) % N]);
+#ifndef MP_TEST_PLAIN
+        if (round % 2 == 1)
+            mp_trim();
+#endif
+        for (int i = 1; i < N; i += 2)
+            A->free_fn(d[(i + round) % N]);
+        /* Each written and, one time in two, the one before it freed: the
+         * next may then lie across pages freed just now. */
+        for (int i = 0; i < N; i++) {
+            size_t n = 260 * KiB + harness_rand(&x) % (3 * MiB);
+            d[i] = A->calloc_fn(1, n);
+            REQUIRE(d[i] != NULL);
+            CHECK_ZERO(d[i], n);
+            memset(d[i], 0xa5, n);
+            if (i % 2 == 1) {
+                A->free_fn(d[i - 1]);
+                d[i - 1] = NULL;
+            }
+        }
+        for (int i = 0; i < N; i++)
+            A->free_fn(d[i]);
+    }
+}
+
 /* After mp_trim has given pages back, calloc'd memory is still zero (and
  * contents of live blocks survive the trim). */
 TEST(calloc_after_trim)
@@ -138,6 +184,7 @@ int main(void)
     api_init();
     RUN_ALL(calloc_zeroed_sizes);
     RUN_ALL(calloc_recycled_is_zero);
+    RUN_ALL(calloc_large_after_dirty_frees);
 #ifdef MP_TEST_PLAIN
     harness_skip("calloc_after_trim", "needs mp_trim");
 #else

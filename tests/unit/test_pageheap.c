@@ -1,5 +1,7 @@
 /* test_pageheap.c - spans: split, coalesce, alignment, release (pageheap.c). */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
@@ -147,37 +149,101 @@ TEST(large_fifo_stays_compact) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-/* A used span freed next to fresh memory, then one span over both: only
- * the used pages lose their zero (a per-span flag lost the whole run, and
- * calloc then wrote every page of a big block). */
+/* The free span that ends (starts) at address a, or NULL.  Only a free
+ * span's end pages are mapped for sure: what the map says is checked. */
+static mp_span_t *free_ending_at(uintptr_t a) {
+    mp_span_t *f = mp_pagemap_span(a - MP_PAGE_SIZE);
+    return f && f->state == MP_SPAN_FREE && f->in_list &&
+           f->start + f->npages * MP_PAGE_SIZE == a ? f : NULL;
+}
+
+static mp_span_t *free_starting_at(uintptr_t a) {
+    mp_span_t *f = mp_pagemap_span(a);
+    return f && f->state == MP_SPAN_FREE && f->in_list && f->start == a ? f : NULL;
+}
+
+/* The span of npages at `at`, a multiple of align: asks the heap again,
+ * holding what it hands out meanwhile on *held (chained through their first
+ * words), until it hands out that run.  The heap takes the first aligned
+ * run of the span it picks, so `at` must be, or become, the first aligned
+ * address of its free span; each miss takes an aligned run elsewhere (or
+ * before `at`) and the one wanted stays free, so this ends. */
+static mp_span_t *alloc_at(uintptr_t at, size_t npages, size_t align, mp_zrange_t *z,
+                           mp_span_t **held) {
+    for (int miss = 0; miss < 100000; miss++) {
+        mp_span_t *s = _mp_pageheap_alloc(npages, align, z);
+        if (s == NULL || s->start == at) return s;
+        *(mp_span_t **)s->start = *held;
+        *held = s;
+    }
+    return NULL;
+}
+
+static void free_held(mp_span_t *h) {
+    while (h) {
+        mp_span_t *next = *(mp_span_t **)h->start;
+        _mp_pageheap_free(h);
+        h = next;
+    }
+}
+
+/* The number of free pages, dirty or not. */
+static size_t free_pages(void) {
+    mp_pageheap_stats_t st = stats();
+    return (st.free_dirty + st.mapped - st.committed) / MP_PAGE_SIZE;
+}
+
+/* A used page freed between zero pages, then one span over them: only the
+ * used page loses its zero (a per-span flag lost the whole run, and calloc
+ * then wrote every page of a big block), and of the two zero runs it
+ * parted, the longer is kept.  Where the heap puts spans depends on what
+ * ran before (the test broke when chunk placement changed), so it places
+ * its own, in 8 MiB it freed and released: a guard span holds the first
+ * 4 MiB less K pages, so that no free span reaches further left than those
+ * K, and the used page goes right after them, at the second 4 MiB (alloc_at
+ * gets it there). */
 TEST(zero_run_survives_a_dirty_neighbour) {
-    const size_t align = 512 * MP_PAGE_SIZE;
+    const size_t align = 512 * MP_PAGE_SIZE, K = 8;
     mp_zrange_t z;
-    _mp_pageheap_release(0);
-    mp_span_t *big = _mp_pageheap_alloc(512, align, &z);
-    REQUIRE(big != NULL);
-    uintptr_t base = big->start;
-    CHECK(z.lo == 0 && z.hi == 512);            /* fresh, or released */
-    _mp_pageheap_free(big);
-    _mp_pageheap_release(0);
-    /* 4 pages at base (the aligned run just freed), written and freed: they
-     * merge back into the free span around them. */
-    mp_span_t *front = _mp_pageheap_alloc(4, align, &z);
-    REQUIRE(front != NULL);
-    REQUIRE(front->start == base);
-    memset((void *)front->start, 0xa5, 4 * MP_PAGE_SIZE);
-    _mp_pageheap_free(front);
-    mp_span_t *all = _mp_pageheap_alloc(512, align, &z);
+    mp_span_t *held = NULL;
+    mp_span_t *two = _mp_pageheap_alloc(1024, align, &z);
+    REQUIRE(two != NULL);
+    uintptr_t base = two->start + align;
+    _mp_pageheap_free(two);
+    _mp_pageheap_release(0);      /* all 8 MiB are free and released now */
+    mp_span_t *guard = alloc_at(base - align, 512 - K, align, &z, &held);
+    REQUIRE(guard != NULL);
+    CHECK(z.lo == 0 && z.hi == 512 - K);        /* released */
+    mp_span_t *used = alloc_at(base, 1, align, &z, &held);
+    REQUIRE(used != NULL);
+    CHECK(z.lo == 0 && z.hi == 1);
+    memset((void *)used->start, 0xa5, MP_PAGE_SIZE);
+    /* Freed, it merges with the K pages before it and the rest after it. */
+    _mp_pageheap_free(used);
+    mp_span_t *f = free_starting_at(base - K * MP_PAGE_SIZE);
+    REQUIRE(f != NULL);
+    CHECK_GE(f->npages, K + 512);
+    CHECK_EQ(f->zero.lo, K + 1);
+    CHECK_GE(f->zero.hi, K + 512);
+    mp_span_t *all = alloc_at(base, 512, align, &z, &held);
     REQUIRE(all != NULL);
-    REQUIRE(all->start == base);
-    CHECK_EQ(z.lo, 4);
+    CHECK_EQ(z.lo, 1);
     CHECK_EQ(z.hi, 512);
     _mp_pageheap_free(all);
+    _mp_pageheap_free(guard);
+    free_held(held);
     /* Growth: a span bigger than all free memory takes a new chunk, mapped
-     * right below the heap and merged with the free (released: zero) span
-     * at its bottom; the run must cover both parts. */
+     * right below the heap and merged with the free span at its bottom; the
+     * run must cover both parts.  Whatever ran before, that span is made
+     * known zero first: a first such span, the new bottom, is freed and
+     * released (a free span left by others may be one whose pages are not
+     * all known zero, and the run would rightly stop there). */
+    size_t n = free_pages() + 64;
+    mp_span_t *bottom = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
+    REQUIRE(bottom != NULL);
+    _mp_pageheap_free(bottom);
     _mp_pageheap_release(0);
-    size_t n = stats().mapped / MP_PAGE_SIZE + 64;
+    n = free_pages() + 64;
     mp_span_t *grown = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
     REQUIRE(grown != NULL);
     CHECK_EQ(z.lo, 0);
@@ -186,40 +252,118 @@ TEST(zero_run_survives_a_dirty_neighbour) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-/* Soundness: every page a zero run claims reads as zero.  Random spans,
- * each written whole when taken, freed in random order, with releases. */
-TEST(zero_runs_read_zero) {
+/* The first page of the span of npages at base that zero run z claims but
+ * that has a byte other than zero, or SIZE_MAX.  Every byte is read: the
+ * other tests write only parts of their spans.  With cap, only the first
+ * and last cap pages of the run (a free span's run may be a whole chunk). */
+static size_t claimed_page_written(uintptr_t base, size_t npages, mp_zrange_t z, size_t cap) {
+    size_t hi = z.hi < npages ? z.hi : npages;
+    for (size_t pg = z.lo; pg < hi; pg++) {
+        if (pg - z.lo == cap && hi - cap > pg) pg = hi - cap;
+        const uint64_t *w = (const uint64_t *)(base + pg * MP_PAGE_SIZE);
+        uint64_t any = 0;
+        for (size_t k = 0; k < MP_PAGE_SIZE / sizeof *w; k++) any |= w[k];
+        if (any) return pg;
+    }
+    return SIZE_MAX;
+}
+
+/* The seed of a randomised test: MP_TEST_SEED when set (to replay the seed
+ * a failure printed), else the clock, so that each run tries new cases. */
+static uint64_t test_seed(void) {
+    const char *e = getenv("MP_TEST_SEED");
+    if (e && *e) return strtoull(e, NULL, 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Check the runs of the free spans on either side of [lo, hi): the pieces
+ * a split or an in-place growth just cut. */
+static void check_free_neighbours(uintptr_t lo, uintptr_t hi, uint64_t seed, const char *after) {
+    mp_span_t *f[2] = { free_ending_at(lo), free_starting_at(hi) };
+    for (int k = 0; k < 2; k++) {
+        if (f[k] == NULL) continue;
+        CHECK_MSG(f[k]->zero.lo >= f[k]->zero.hi || f[k]->zero.hi <= f[k]->npages,
+                  "seed %#jx: after %s, the free span %s has run [%u, %u) for %zu pages",
+                  (uintmax_t)seed, after, k ? "after" : "before", f[k]->zero.lo, f[k]->zero.hi,
+                  f[k]->npages);
+        size_t pg = claimed_page_written(f[k]->start, f[k]->npages, f[k]->zero, 64);
+        CHECK_MSG(pg == SIZE_MAX,
+                  "seed %#jx: after %s, page %zu of the free span %s (%zu pages, run [%u, %u)) "
+                  "is in its zero run but not zero", (uintmax_t)seed, after, pg,
+                  k ? "after" : "before", f[k]->npages, f[k]->zero.lo, f[k]->zero.hi);
+    }
+}
+
+/* Soundness: every page a zero run claims reads as zero.  Random spans at
+ * random alignments up to 1 MiB (so that splits leave a piece before the
+ * span as well as after it), each written whole when taken, some grown in
+ * place (realloc), freed in random order, with releases.  Read in full:
+ * the run handed out with each span, and the runs of the free pieces cut
+ * beside it.  A failure prints its seed; MP_TEST_SEED=seed replays it. */
+static void zero_runs_read_zero_from(uint64_t seed) {
     enum { N = 64 };
     mp_span_t *sp[N] = { 0 };
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (int round = 0; round < 6000; round++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        int i = (int)(x % N);
-        if (sp[i]) {
-            _mp_pageheap_free(sp[i]);
+    uint64_t x = seed ? seed : 1;
+    size_t befores = 0, grown = 0;
+    for (int round = 0; round < 6000 && !TEST_FAILED(); round++) {
+        uint64_t r = harness_rand(&x);
+        int i = (int)(r % N);
+        mp_span_t *s = sp[i];
+        if (s && (r >> 8) % 4 == 0) {
+            size_t old = s->npages;
+            if (_mp_pageheap_grow(s, old + 1 + (r >> 12) % 16)) {
+                grown++;
+                memset((void *)(s->start + old * MP_PAGE_SIZE), 0x5a,
+                       (s->npages - old) * MP_PAGE_SIZE);
+                check_free_neighbours(s->start, s->start + s->npages * MP_PAGE_SIZE, seed,
+                                      "growing a span in place");
+            }
+        } else if (s) {
+            _mp_pageheap_free(s);
             sp[i] = NULL;
         } else {
-            size_t np = 1 + (size_t)(x >> 20) % 40;
+            /* many of 1 to 4 pages: the pieces they leave make short runs
+             * and short gaps between runs */
+            size_t k = (r >> 16) % 8;
+            size_t np = 1 + (r >> 20) % (k == 0 ? 200 : k < 3 ? 4 : 40);
+            size_t al = MP_PAGE_SIZE << ((r >> 40) % 8);
             mp_zrange_t z;
-            sp[i] = _mp_pageheap_alloc(np, MP_PAGE_SIZE, &z);
-            REQUIRE(sp[i] != NULL);
-            CHECK(z.lo >= z.hi || z.hi <= np);
-            for (size_t pg = z.lo; pg < z.hi && pg < np; pg++) {
-                const uint64_t *w = (const uint64_t *)(sp[i]->start + pg * MP_PAGE_SIZE);
-                if (w[0] | w[MP_PAGE_SIZE / 16] | w[MP_PAGE_SIZE / 8 - 1]) {
-                    CHECK_MSG(0, "page %zu of a %zu-page span is in its zero run but written",
-                              pg, np);
-                    return;
-                }
-            }
-            memset((void *)sp[i]->start, 0x5a, np * MP_PAGE_SIZE);
+            s = sp[i] = _mp_pageheap_alloc(np, al, &z);
+            REQUIRE(s != NULL);
+            /* Free spans never touch, so a free one ending here was cut
+             * from the front of the span this one came from. */
+            if (free_ending_at(s->start)) befores++;
+            CHECK_MSG(z.lo >= z.hi || z.hi <= np, "seed %#jx: run [%u, %u) for %zu pages",
+                      (uintmax_t)seed, z.lo, z.hi, np);
+            size_t pg = claimed_page_written(s->start, np, z, SIZE_MAX);
+            CHECK_MSG(pg == SIZE_MAX,
+                      "seed %#jx: page %zu of a %zu-page span (align %zu KiB) is in its zero "
+                      "run [%u, %u) but not zero", (uintmax_t)seed, pg, np, al >> 10, z.lo, z.hi);
+            check_free_neighbours(s->start, s->start + np * MP_PAGE_SIZE, seed, "a split");
+            memset((void *)s->start, 0x5a, np * MP_PAGE_SIZE);
         }
-        if (round % 500 == 499) _mp_pageheap_release(0);
-        if (TEST_FAILED()) return;
+        if (round % 500 == 499) {
+            _mp_pageheap_release(0);
+            CHECK_EQ(_mp_pageheap_check(), 0);
+        }
     }
     for (int i = 0; i < N; i++)
         if (sp[i]) _mp_pageheap_free(sp[i]);
     CHECK_EQ(_mp_pageheap_check(), 0);
+    if (TEST_FAILED()) return;        /* stopped early: the counts say nothing */
+    /* what the test is for happened: a piece before a span, growth */
+    CHECK_MSG(befores >= 100, "seed %#jx: only %zu splits left a piece before the span",
+              (uintmax_t)seed, befores);
+    CHECK_MSG(grown >= 100, "seed %#jx: only %zu spans grew in place", (uintmax_t)seed, grown);
+}
+
+TEST(zero_runs_read_zero) {
+    uint64_t seed = test_seed();
+    zero_runs_read_zero_from(seed);
+    if (TEST_FAILED()) printf("#   seed %#jx (MP_TEST_SEED=%#jx replays it)\n",
+                              (uintmax_t)seed, (uintmax_t)seed);
 }
 
 int main(void) {
