@@ -78,9 +78,9 @@ static void span_recycle(mp_span_t *s) {
 /* ---- free lists ------------------------------------------------------------ */
 /* Pages of a free span count as dirty (maybe resident) or clean (released
  * or never touched).  The count drives the return of memory and the stats:
- * merging adds the counts, splitting shares them out as if the dirty pages
- * came first (reuse is mostly from the front), conserving the total.  It is
- * an estimate; `zero`, which calloc trusts, is sound but not complete: every
+ * merging adds the counts, and a piece split off a free span counts its
+ * pages outside its zero run (zr_outside).  It is an estimate, never below
+ * the truth; `zero`, which calloc trusts, is sound but not complete: every
  * page in it reads as zero, while zero pages outside it may be missed (it
  * can under-report, never over-report).  It is one run of pages fresh from
  * the OS or released, which splitting cuts and merging joins where two runs
@@ -110,6 +110,18 @@ static mp_zrange_t zr_cut(mp_zrange_t z, size_t off, size_t len) {
 
 /* One run for two runs of the same span: their union where they overlap or
  * touch, else the longer (a on a tie). */
+/* The dirty count of a free piece cut from a span: its pages outside its
+ * zero run, an upper bound (pages can be clean outside the run, never dirty
+ * inside it).  Sharing the span's count out front-first instead could give
+ * it all to the front and the cut span while written pages sat in the free
+ * rest, counted clean, which the release skips: they stayed resident for
+ * good (test_pageheap, written_pages_stay_counted_after_a_split).  Counting
+ * too many dirty costs at most a madvise of pages that were not resident. */
+static size_t zr_outside(mp_zrange_t z, size_t npages) {
+    size_t in = z.lo < z.hi ? z.hi - z.lo : 0;
+    return in < npages ? npages - in : 0;
+}
+
 static mp_zrange_t zr_union(mp_zrange_t a, mp_zrange_t b) {
     bool ha = a.lo < a.hi, hb = b.lo < b.hi;
     if (ha && hb && a.lo <= b.hi && b.lo <= a.hi)
@@ -316,14 +328,11 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
         return NULL;
     }
     list_remove(s);
-    size_t d = s->dirty;
-    size_t d_before = d < before ? d : before;
-    size_t d_mid = d - d_before < npages ? d - d_before : npages;
     if (p) {
         p->start = s->start;
         p->npages = before;
-        p->dirty = d_before;
         p->zero = zr_cut(s->zero, 0, before);
+        p->dirty = zr_outside(p->zero, before);
         p->free_ms = s->free_ms;
         p->state = MP_SPAN_FREE;
         span_map_ends(p);
@@ -332,8 +341,8 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
     if (q) {
         q->start = a + npages * MP_PAGE_SIZE;
         q->npages = after;
-        q->dirty = d - d_before - d_mid;
         q->zero = zr_cut(s->zero, before + npages, after);
+        q->dirty = zr_outside(q->zero, after);
         q->free_ms = s->free_ms;
         q->state = MP_SPAN_FREE;
         span_map_ends(q);
@@ -366,11 +375,10 @@ bool _mp_pageheap_grow(mp_span_t *s, size_t npages) {
         if (r->npages == extra) {
             span_recycle(r);
         } else {
-            size_t d = r->dirty < extra ? r->dirty : extra;   /* dirty-first, as in carving */
-            r->dirty -= d;
             r->zero = zr_cut(r->zero, extra, r->npages - extra);
             r->start += extra * MP_PAGE_SIZE;
             r->npages -= extra;
+            r->dirty = zr_outside(r->zero, r->npages);
             span_map_ends(r);
             list_insert(r);
         }

@@ -1,6 +1,8 @@
 /* test_pageheap.c - spans: split, coalesce, alignment, release (pageheap.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
@@ -186,6 +188,18 @@ static void free_held(mp_span_t *h) {
     }
 }
 
+/* The start, 4 MiB aligned, of 8 MiB that are free and released (every
+ * page clean and known zero), or 0. */
+static uintptr_t released_8mib(void) {
+    mp_zrange_t z;
+    mp_span_t *two = _mp_pageheap_alloc(1024, 512 * MP_PAGE_SIZE, &z);
+    if (two == NULL) return 0;
+    uintptr_t base = two->start;
+    _mp_pageheap_free(two);
+    _mp_pageheap_release(0);
+    return base;
+}
+
 /* The number of free pages, dirty or not. */
 static size_t free_pages(void) {
     mp_pageheap_stats_t st = stats();
@@ -205,11 +219,8 @@ TEST(zero_run_survives_a_dirty_neighbour) {
     const size_t align = 512 * MP_PAGE_SIZE, K = 8;
     mp_zrange_t z;
     mp_span_t *held = NULL;
-    mp_span_t *two = _mp_pageheap_alloc(1024, align, &z);
-    REQUIRE(two != NULL);
-    uintptr_t base = two->start + align;
-    _mp_pageheap_free(two);
-    _mp_pageheap_release(0);      /* all 8 MiB are free and released now */
+    uintptr_t base = released_8mib() + align;
+    REQUIRE(base != align);
     mp_span_t *guard = alloc_at(base - align, 512 - K, align, &z, &held);
     REQUIRE(guard != NULL);
     CHECK(z.lo == 0 && z.hi == 512 - K);        /* released */
@@ -248,6 +259,49 @@ TEST(zero_run_survives_a_dirty_neighbour) {
     CHECK_EQ(z.lo, 0);
     CHECK_EQ(z.hi, n);
     _mp_pageheap_free(grown);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+/* OS pages of [a, a + len) that are resident. */
+static size_t resident_pages(uintptr_t a, size_t len) {
+    size_t os = (size_t)sysconf(_SC_PAGESIZE), n = len / os, r = 0;
+    unsigned char *v = malloc(n);
+    if (v == NULL || mincore((void *)a, len, v) != 0) { free(v); return SIZE_MAX; }
+    for (size_t i = 0; i < n; i++) r += v[i] & 1;
+    free(v);
+    return r;
+}
+
+/* Written pages that stay free after a split are counted dirty, so that the
+ * release returns them.  Here a free span holds clean pages, then 256
+ * written ones (A), then clean ones, and a span is cut from its front: the
+ * count shared out front-first gave the whole dirty count to the front and
+ * the cut span, and the free rest holding A was counted clean, so no
+ * release ever returned A's 2 MiB. */
+TEST(written_pages_stay_counted_after_a_split) {
+    const size_t align = 512 * MP_PAGE_SIZE, N = 256;
+    mp_zrange_t z;
+    mp_span_t *held = NULL;
+    uintptr_t base = released_8mib();
+    REQUIRE(base != 0);
+    mp_span_t *front = alloc_at(base, N, align, &z, &held);
+    REQUIRE(front != NULL);
+    mp_span_t *a = alloc_at(base + N * MP_PAGE_SIZE, N, N * MP_PAGE_SIZE, &z, &held);
+    REQUIRE(a != NULL);
+    memset((void *)a->start, 0x5a, N * MP_PAGE_SIZE);
+    uintptr_t a_start = a->start;
+    _mp_pageheap_free(front);
+    _mp_pageheap_release(0);          /* the front is clean and known zero */
+    _mp_pageheap_free(a);             /* A joins it, dirty */
+    mp_span_t *cut = alloc_at(base, N, align, &z, &held);
+    REQUIRE(cut != NULL);
+    mp_span_t *rest = free_starting_at(a_start);
+    REQUIRE(rest != NULL);
+    CHECK_GE(rest->dirty, N);
+    _mp_pageheap_release(0);
+    CHECK_EQ(resident_pages(a_start, N * MP_PAGE_SIZE), 0);
+    _mp_pageheap_free(cut);
+    free_held(held);
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
@@ -372,6 +426,7 @@ int main(void) {
     RUN(release_returns_memory);
     RUN(many_random_spans);
     RUN(zero_run_survives_a_dirty_neighbour);
+    RUN(written_pages_stay_counted_after_a_split);
     RUN(zero_runs_read_zero);
     return harness_summary();
 }
