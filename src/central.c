@@ -15,12 +15,13 @@
  * the page heap, except one spare per class for small spans so that a class
  * that oscillates around a span boundary does not churn the page heap.
  *
- * Arenas (MEMPOOL_ARENAS=n, seed 001's model): n sets of central lists;
- * each thread cache is assigned one round-robin when it is created and takes
- * from and flushes to it, so n groups of threads contend on n locks instead
- * of one.  A span belongs to the arena that carved it; an object flushed to
- * another arena goes back to its own span under its own arena's lock.  With
- * the default, 1, there is one set.
+ * Arenas (MEMPOOL_ARENAS=n, seed 001's model): n sets of central lists, by
+ * default one per CPU the process may run on (at most 16); each thread
+ * cache is assigned one round-robin when it is created and takes from and
+ * flushes to it, so up to n threads share no spans and no lock.  A span
+ * belongs to the arena that carved it; a list given back goes to the arena
+ * of its first object's span, and an object of another arena's span goes
+ * back to it under its own arena's lock.
  *
  * Locking: central[a][c].lock guards everything of class c in arena a.  The
  * page heap lock is taken inside it (allocating or returning a span), never
