@@ -212,7 +212,6 @@ extern __thread mp_tcache_t *_mp_tc __attribute__((tls_model(MP_TLS_MODEL)));
 extern mp_tcache_t _mp_tcache_empty;
 void *_mp_tcache_alloc_slow(size_t n);
 void *_mp_tcache_alloc_class_slow(unsigned c);
-void _mp_tcache_flush(mp_tcache_t *tc, unsigned c);
 void _mp_tcache_overflow(void *ptr, unsigned c);
 void _mp_tcache_free_small(void *p, unsigned c);
 void _mp_tcache_thread_flush(void);

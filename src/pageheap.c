@@ -108,8 +108,6 @@ static mp_zrange_t zr_cut(mp_zrange_t z, size_t off, size_t len) {
     return lo < hi ? zr_make(lo - off, hi - off) : zr_none;
 }
 
-/* One run for two runs of the same span: their union where they overlap or
- * touch, else the longer (a on a tie). */
 /* The dirty count of a free piece cut from a span: its pages outside its
  * zero run, an upper bound (pages can be clean outside the run, never dirty
  * inside it).  Sharing the span's count out front-first instead could give
@@ -122,6 +120,8 @@ static size_t zr_outside(mp_zrange_t z, size_t npages) {
     return in < npages ? npages - in : 0;
 }
 
+/* One run for two runs of the same span: their union where they overlap or
+ * touch, else the longer (a on a tie). */
 static mp_zrange_t zr_union(mp_zrange_t a, mp_zrange_t b) {
     bool ha = a.lo < a.hi, hb = b.lo < b.hi;
     if (ha && hb && a.lo <= b.hi && b.lo <= a.hi)

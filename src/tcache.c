@@ -134,6 +134,19 @@ static mp_tcache_t *tcache_get(void) {
     return tcache_create();
 }
 
+/* The bin of class c overflowed (room < 0): give one batch back. */
+static void tcache_flush(mp_tcache_t *tc, unsigned c) {
+    const mp_class_t *k = &_mp_classes[c];
+    uint32_t n = k->batch;
+    void *h = tc->head[c], *tail = h;
+    uint32_t taken = 1;
+    for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
+    tc->head[c] = *(void **)tail;
+    *(void **)tail = NULL;
+    tc->room[c] += (int64_t)taken;
+    _mp_central_give(tc->arena, c, h, taken);
+}
+
 /* ---- trimming ------------------------------------------------------------------ */
 /* Bins refilled when empty and bounded only when full drift upward when a
  * thread's frees and mallocs of a class balance out at random (each refill
@@ -164,9 +177,14 @@ static void tcache_scavenge(mp_tcache_t *tc) {
             tc_budget -= (size_t)(tc->max[c] - nmax) * k->size;
             tc->room[c] -= (int64_t)(tc->max[c] - nmax);
             tc->max[c] = nmax;
-            if (tc->room[c] < 0) _mp_tcache_flush(tc, (unsigned)c);
+            if (tc->room[c] < 0) tcache_flush(tc, (unsigned)c);
         }
     }
+}
+
+/* Every 32nd slow-path event (a miss or an overflow) may trim the cache. */
+static inline void tcache_tick(mp_tcache_t *tc) {
+    if ((++tc->scavenge_tick & 31) == 0) tcache_scavenge(tc);
 }
 
 /* Grow the bound of bin c towards limit: a thread that keeps missing on its
@@ -177,13 +195,11 @@ static void tcache_scavenge(mp_tcache_t *tc) {
 static void bin_grow(mp_tcache_t *tc, unsigned c, uint32_t limit) {
     const mp_class_t *k = &_mp_classes[c];
     if (tc->max[c] >= limit) return;
-    uint32_t grow = tc->max[c] >= k->batch ? k->batch : tc->max[c] ? tc->max[c] : 1;
     /* The first step is a cache line's worth of objects, which the central
      * list carves whole (see _mp_central_take). */
-    if (tc->max[c] == 0) {
-        uint32_t u = mp_class_line_objs(k->size);
-        grow = u < k->batch ? u : k->batch;
-    }
+    uint32_t grow = tc->max[c] >= k->batch ? k->batch
+                    : tc->max[c]          ? tc->max[c]
+                                          : mp_class_line_objs(k->size);
     if (tc->max[c] + grow > limit) grow = limit - tc->max[c];
     size_t add = (size_t)grow * k->size;
     if (tc_budget + add > (size_t)mp_option(MP_OPT_TCACHE_MAX)) return;
@@ -214,7 +230,7 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
         return p;
     }
     const mp_class_t *k = &_mp_classes[c];
-    if ((++tc->scavenge_tick & 31) == 0) tcache_scavenge(tc);
+    tcache_tick(tc);
     bin_grow(tc, c, k->tc_limit);
     uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];
     if (want == 0) want = 1;      /* over budget: serve, cache nothing */
@@ -243,11 +259,10 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
  * The scavenger ticks here too, or a thread that never misses would never be
  * trimmed. */
 static void tcache_overflow(mp_tcache_t *tc, unsigned c) {
-    const mp_class_t *k = &_mp_classes[c];
-    if ((++tc->scavenge_tick & 31) == 0) tcache_scavenge(tc);
+    tcache_tick(tc);
     if (tc->room[c] >= 0) return;
-    bin_grow(tc, c, k->batch < k->tc_limit ? k->batch : k->tc_limit);
-    if (tc->room[c] < 0) _mp_tcache_flush(tc, c);
+    bin_grow(tc, c, _mp_classes[c].batch);    /* tc_limit >= 2 batches */
+    if (tc->room[c] < 0) tcache_flush(tc, c);
 }
 
 /* The free fast path pushed ptr and overflowed its bin of class c.  Its
@@ -256,19 +271,6 @@ static void tcache_overflow(mp_tcache_t *tc, unsigned c) {
 MP_NOINLINE void _mp_tcache_overflow(void *ptr, unsigned c) {
     (void)ptr;
     tcache_overflow(_mp_tc, c);
-}
-
-/* The bin of class c overflowed (room < 0): give one batch back. */
-MP_NOINLINE void _mp_tcache_flush(mp_tcache_t *tc, unsigned c) {
-    const mp_class_t *k = &_mp_classes[c];
-    uint32_t n = k->batch;
-    void *h = tc->head[c], *tail = h;
-    uint32_t taken = 1;
-    for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
-    tc->head[c] = *(void **)tail;
-    *(void **)tail = NULL;
-    tc->room[c] += (int64_t)taken;
-    _mp_central_give(tc->arena, c, h, taken);
 }
 
 /* A free of a small object whose fast check failed because this thread has

@@ -97,30 +97,32 @@ TEST(thread_exit_returns_cache) {
  * With a bound that grew only on malloc misses, every one of these frees
  * was a central flush of one object. */
 enum { CONSUMED = 20000 };
+typedef struct {
+    void *objs[CONSUMED];
+    size_t max, len;      /* the consumer's bound and bin length at the end */
+} consumed_t;
+
 static void *consumer_thread(void *arg) {
-    void **objs = arg;
+    consumed_t *w = arg;
     unsigned c = mp_size_class(96);
-    for (int i = 0; i < CONSUMED; i++) mp_free(objs[i]);
-    mp_tcache_t *tc = _mp_tc;
-    size_t *out = (size_t *)&objs[CONSUMED];
-    out[0] = tc->max[c];
-    out[1] = bin_len(tc, c);
+    for (int i = 0; i < CONSUMED; i++) mp_free(w->objs[i]);
+    w->max = _mp_tc->max[c];
+    w->len = bin_len(_mp_tc, c);
     return NULL;
 }
 
 TEST(freeing_thread_flushes_in_batches) {
-    static void *objs[CONSUMED + 2];
-    for (int i = 0; i < CONSUMED; i++) REQUIRE((objs[i] = mp_malloc(96)) != NULL);
+    static consumed_t w;
+    for (int i = 0; i < CONSUMED; i++) REQUIRE((w.objs[i] = mp_malloc(96)) != NULL);
     const mp_class_t *k = &_mp_classes[mp_size_class(96)];
     mp_stats_t a, b;
     mp_stats_get(&a);
     pthread_t t;
-    pthread_create(&t, NULL, consumer_thread, objs);
+    pthread_create(&t, NULL, consumer_thread, &w);
     pthread_join(t, NULL);
     mp_stats_get(&b);
-    size_t *out = (size_t *)&objs[CONSUMED];
-    CHECK_LE(out[0], (size_t)k->batch);
-    CHECK_LE(out[1], out[0]);
+    CHECK_LE(w.max, (size_t)k->batch);
+    CHECK_LE(w.len, w.max);
     /* A batch per flush, plus the slow start (1, 2, 4, ...) and the exit. */
     uint64_t flushes = b.central_flushes - a.central_flushes;
     CHECK_LE(flushes, (uint64_t)(CONSUMED / k->batch + 16));
