@@ -103,6 +103,8 @@ typedef struct mp_stats_s {
     uint64_t large_allocs;  /* large allocations served */
     uint64_t central_refills; /* thread-cache refills from the central lists */
     uint64_t central_flushes; /* thread-cache flushes to the central lists */
+    size_t huge;            /* of mapped, bytes advised as transparent huge
+                             * pages (MEMPOOL_HUGEPAGES) */
 } mp_stats_t;
 
 /* Fill *st with a consistent snapshot.  Allocates nothing. */

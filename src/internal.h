@@ -83,6 +83,8 @@ void *_mp_os_alloc(size_t size, size_t align);        /* heap memory, zeroed */
 void *_mp_os_alloc_at(void *at, size_t size);        /* exactly there, or NULL */
 void _mp_os_free(void *p, size_t size);
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
+size_t _mp_os_huge_size(void);                       /* THP size, 0: none */
+void _mp_os_advise_huge(void *p, size_t size);
 void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */
 void *_mp_os_reserve_readonly(size_t size);           /* reads as zero */
 bool _mp_os_make_writable(void *p, size_t size);      /* rounds outward */
@@ -178,7 +180,7 @@ size_t _mp_pageheap_release(size_t keep);       /* returns bytes released */
 mp_span_t *_mp_span_new(void);                  /* page heap lock held */
 void _mp_pageheap_set_small(mp_span_t *s, unsigned cls); /* map every page */
 typedef struct {
-    size_t mapped, committed, free_dirty, released, large_in_use, small_spans_bytes;
+    size_t mapped, committed, free_dirty, released, large_in_use, small_spans_bytes, huge;
     uint64_t os_maps, large_allocs;
 } mp_pageheap_stats_t;
 void _mp_pageheap_stats(mp_pageheap_stats_t *st);
@@ -223,7 +225,8 @@ void _mp_tcache_setup_thread_key(void);
 /* ---- init.c: options, start-up, statistics ---------------------------- */
 typedef enum {
     MP_OPT_VERBOSE, MP_OPT_SHOW_STATS, MP_OPT_CHECK, MP_OPT_TCACHE_MAX,
-    MP_OPT_RETAIN, MP_OPT_DECAY_MS, MP_OPT_CHUNK, MP_OPT_ARENAS, MP_OPT_COUNT
+    MP_OPT_RETAIN, MP_OPT_DECAY_MS, MP_OPT_CHUNK, MP_OPT_ARENAS, MP_OPT_HUGEPAGES,
+    MP_OPT_COUNT
 } mp_option_t;
 extern long _mp_options[MP_OPT_COUNT];
 MP_INLINE long mp_option(mp_option_t o) { return _mp_options[o]; }

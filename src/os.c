@@ -5,6 +5,7 @@
  *     the callbacks given to mp_set_memory_source before first use);
  *   - the alignment shim: regions aligned to any power of two >= 8 KiB on
  *     top of whatever page size the kernel has (4, 16 or 64 KiB);
+ *   - the transparent-huge-page advice and the huge page size;
  *   - metadata memory (spans, thread caches): bump-allocated from 1 MiB
  *     blocks under meta_lock and never returned;
  *   - the futex lock's slow path, and fatal error reporting.
@@ -12,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,50 @@ bool _mp_os_decommit(void *p, size_t size) {
     /* MADV_DONTNEED: the pages read as zero afterwards, which calloc and the
      * page heap's clean/dirty bookkeeping rely on (MADV_FREE would not). */
     return madvise((void *)a, b - a, MADV_DONTNEED) == 0;
+}
+
+/* ---- transparent huge pages -------------------------------------------- */
+/* The size of a transparent huge page, read once from sysfs (without
+ * allocating), or 0 when the kernel has none, has them switched off
+ * ("[never]"), a custom memory source owns the memory, or they are too
+ * coarse to be worth aligning to (512 MiB on arm64 with 64 KiB pages).
+ * Called under the page heap lock only, so the cache needs no atomics. */
+static long huge_size = -1;
+
+static size_t os_read_small(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
+size_t _mp_os_huge_size(void) {
+    if (huge_size < 0) {
+        char buf[128];
+        long v = 0;
+        if (os_read_small("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf))
+            for (const char *s = buf; *s >= '0' && *s <= '9'; s++) v = v * 10 + (*s - '0');
+        if (!mp_is_pow2((size_t)v) || v <= (long)_mp_os_page || v > (32L << 20)) v = 0;
+        if (v && os_read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) &&
+            strstr(buf, "[never]"))
+            v = 0;
+        huge_size = v;
+    }
+    return source.alloc ? 0 : (size_t)huge_size;
+}
+
+/* Ask for huge pages on [p, p+size): its aligned 2 MiB blocks are then
+ * faulted in whole (one fault instead of 512) and mapped by one TLB entry.
+ * Advice only: failure changes nothing but speed. */
+void _mp_os_advise_huge(void *p, size_t size) {
+#ifdef MADV_HUGEPAGE
+    if (source.alloc == NULL) madvise(p, size, MADV_HUGEPAGE);
+#else
+    (void)p, (void)size;
+#endif
 }
 
 /* ---- metadata ------------------------------------------------------------ */

@@ -31,11 +31,13 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef HARNESS_MAX_REPORTS
@@ -109,6 +111,33 @@ static void harness_fail(const char *file, int line, const char *fmt, ...)
 #define CHECK_LE(a, b) HARNESS_CMP_(a, <=, b)
 #define CHECK_GT(a, b) HARNESS_CMP_(a, >, b)
 #define CHECK_GE(a, b) HARNESS_CMP_(a, >=, b)
+
+/* Run this test program again in a child process, with the "NAME=value"
+ * strings of env (NULL-terminated) added to its environment and prep, if
+ * not NULL, called just before the exec (to set a limit, say).  For tests
+ * of what is fixed at start-up (options read once, reservations): the
+ * child's main() sees a variable the test set and runs the child's part.
+ * Its report goes to stderr, since it is not this program's summary.
+ * Returns true when the child exited with status 0. */
+__attribute__((unused))
+static bool harness_rerun(const char *const env[], void (*prep)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        for (size_t i = 0; env[i]; i++) putenv((char *)env[i]);
+        if (prep) prep();
+        dup2(2, 1);
+        execl("/proc/self/exe", "harness-child", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid) return false;
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        fprintf(stdout, "#   child status 0x%x\n", st);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
 
 #define TEST(name) __attribute__((unused)) static void test_##name(void)
 #define RUN(name) harness_run(#name, test_##name)

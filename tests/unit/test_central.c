@@ -186,18 +186,8 @@ static int arenas_child(void) {
 }
 
 TEST(several_arenas) {
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        setenv("MEMPOOL_ARENAS", "4", 1);
-        setenv("MP_TEST_ARENAS_CHILD", "1", 1);
-        dup2(2, 1);                  /* its report is not this test's summary */
-        execl("/proc/self/exe", "test_central", (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
+    static const char *const env[] = { "MEMPOOL_ARENAS=4", "MP_TEST_ARENAS_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
 }
 
 /* By default, one arena per CPU the process may run on, at most 16. */

@@ -418,7 +418,89 @@ TEST(zero_runs_read_zero) {
                               (uintmax_t)seed, (uintmax_t)seed);
 }
 
+/* ---- transparent huge pages (MEMPOOL_HUGEPAGES) -------------------------- */
+/* Whether the mapping that holds addr is advised huge: "hg" among its
+ * VmFlags in /proc/self/smaps; *start is where the mapping starts. */
+static bool vma_is_advised_huge(uintptr_t addr, uintptr_t *start) {
+    char line[512];
+    bool in = false, hg = false;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (f == NULL) return false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char *dash = strchr(line, '-'), *space = strchr(line, ' ');
+        if (dash && space && dash < space && sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            in = addr >= lo && addr < hi;
+            if (in && start) *start = lo;
+        } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            hg = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return hg;
+}
+
+/* In a child with MEMPOOL_HUGEPAGES=8m (or 0): grow the heap to 40 MiB in
+ * 4 MiB spans and 512 KiB ones.  Chunks mapped before the heap reached 8 MiB are not advised;
+ * those mapped after are, whole, on huge-page boundaries; with 0, none. */
+static int huge_child(void) {
+    enum { N = 16, SPAN_PAGES = 512 };
+    mp_ensure_init();
+    size_t from = (size_t)mp_option(MP_OPT_HUGEPAGES), huge = _mp_os_huge_size();
+    mp_span_t *sp[N];
+    mp_zrange_t z;
+    for (int i = 0; i < N; i++) {
+        size_t before = stats().mapped, huge_before = stats().huge;
+        size_t np = i % 2 ? SPAN_PAGES / 8 : SPAN_PAGES;
+        sp[i] = _mp_pageheap_alloc(np, MP_PAGE_SIZE, &z);
+        if (sp[i] == NULL) { CHECK(sp[i] != NULL); return 1; }
+        size_t grew = stats().mapped - before, advised = stats().huge - huge_before;
+        if (from == 0 || before < from) {
+            CHECK_EQ(advised, 0);
+            CHECK(!vma_is_advised_huge(sp[i]->start, NULL));
+        } else if (grew) {
+            uintptr_t lo = 1;
+            CHECK_EQ(advised, grew);            /* the whole new chunk */
+            CHECK(vma_is_advised_huge(sp[i]->start, &lo));
+            CHECK(vma_is_advised_huge(sp[i]->start + np * MP_PAGE_SIZE - 1, NULL));
+            CHECK_EQ(lo % huge, 0);             /* chunks start on a huge page */
+        }
+        memset((void *)sp[i]->start, i, np * MP_PAGE_SIZE);
+    }
+    if (from) CHECK_GT(stats().huge, 0);
+    else CHECK_EQ(stats().huge, 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(((unsigned char *)sp[i]->start)[sp[i]->npages * MP_PAGE_SIZE - 1], i);
+        _mp_pageheap_free(sp[i]);
+    }
+    /* Released huge memory reads as zero like any other. */
+    _mp_pageheap_release(0);
+    mp_span_t *t = _mp_pageheap_alloc(SPAN_PAGES, MP_PAGE_SIZE, &z);
+    if (t == NULL) { CHECK(t != NULL); return 1; }
+    for (size_t off = 0; off < SPAN_PAGES * MP_PAGE_SIZE; off += 4096)
+        if (((unsigned char *)t->start)[off]) { CHECK_EQ(((unsigned char *)t->start)[off], 0); break; }
+    _mp_pageheap_free(t);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+    return TEST_FAILED() ? 1 : 0;
+}
+
+TEST(big_heaps_get_huge_pages) {
+    if (_mp_os_huge_size() == 0) {
+        harness_skip("big_heaps_get_huge_pages", "no transparent huge pages here");
+        return;
+    }
+    /* 768 KiB chunks leave the heap's low edge off any huge-page boundary
+     * when it crosses the threshold: the growth must realign. */
+    static const char *const on[] = { "MEMPOOL_HUGEPAGES=8m", "MEMPOOL_CHUNK=768k",
+                                      "MP_TEST_HUGE_CHILD=1", NULL };
+    static const char *const off[] = { "MEMPOOL_HUGEPAGES=0", "MP_TEST_HUGE_CHILD=1", NULL };
+    CHECK(harness_rerun(on, NULL));
+    CHECK(harness_rerun(off, NULL));
+}
+
 int main(void) {
+    if (getenv("MP_TEST_HUGE_CHILD")) return huge_child();
     RUN(large_fifo_stays_compact);     /* first: measures the heap's growth */
     RUN(alloc_maps_ends);
     RUN(alignment);
@@ -428,5 +510,6 @@ int main(void) {
     RUN(zero_run_survives_a_dirty_neighbour);
     RUN(written_pages_stay_counted_after_a_split);
     RUN(zero_runs_read_zero);
+    RUN(big_heaps_get_huge_pages);
     return harness_summary();
 }

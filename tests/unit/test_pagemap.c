@@ -116,23 +116,18 @@ static int no_class_map_child(void) {
     return TEST_FAILED() ? 1 : 0;
 }
 
+__attribute__((unused)) static void limit_address_space(void) {
+    struct rlimit rl = { (rlim_t)4 << 30, (rlim_t)4 << 30 };   /* 4 GiB */
+    setrlimit(RLIMIT_AS, &rl);
+}
+
 TEST(works_without_the_class_map) {
 #if defined(MP_SANITIZE)
     harness_skip("works_without_the_class_map", "a sanitizer needs more address space");
     return;
 #else
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        struct rlimit rl = { (rlim_t)4 << 30, (rlim_t)4 << 30 };   /* 4 GiB */
-        setrlimit(RLIMIT_AS, &rl);
-        setenv("MP_TEST_NO_CLASS_MAP", "1", 1);
-        execl("/proc/self/exe", "test_pagemap", (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
+    static const char *const env[] = { "MP_TEST_NO_CLASS_MAP=1", NULL };
+    CHECK(harness_rerun(env, limit_address_space));
 #endif
 }
 
