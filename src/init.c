@@ -44,9 +44,10 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
         "may run on, at most 16): sharing between threads against memory" },
     [MP_OPT_CHUNK] = { "CHUNK", 4L << 20, 256L << 10, 1L << 30,
         "address space asked of the OS at a time (only touched pages cost RSS)" },
-    [MP_OPT_HUGEPAGES] = { "HUGEPAGES", 64L << 20, 0, 1L << 40,
+    [MP_OPT_HUGEPAGES] = { "HUGEPAGES", 0, 0, 1L << 40,
         "heap size from which new chunks are advised transparent huge pages (0: never): "
-        "fewer page faults and TLB misses for a big heap, none of the 2 MiB rounding for a small one" },
+        "fewer page faults and TLB misses for a big heap, against memory that khugepaged "
+        "may fill back in after a release (docs/DESIGN.md)" },
 };
 
 long _mp_options[MP_OPT_COUNT];

@@ -280,13 +280,14 @@ static void *heap_grow_down(size_t npages, size_t align, size_t chunk, size_t hu
 }
 
 /* Transparent huge pages, once the heap is big (MEMPOOL_HUGEPAGES bytes
- * mapped, 64 MiB by default): the huge page size new chunks are aligned to
- * and advised with, or 0.  On tb's 256 KiB case (300 MiB, every page
- * touched once) the first touches were most of the run: 78,000 page faults
- * and 0.17 s of system time against 0.12 s of user time; with huge pages
- * the run is 1.6x as fast (docs/PERFORMANCE.md).  Below the threshold
- * nothing changes, so a small program's resident set is never rounded up
- * to 2 MiB blocks. */
+ * mapped; off by default): the huge page size new chunks are aligned to and
+ * advised with, or 0.  On tb's 256 KiB case (300 MiB, every page touched
+ * once) the first touches were most of the run: 78,000 page faults and
+ * 0.17 s of system time against 0.12 s of user time; with huge pages the
+ * run is 1.6x as fast.  Why it is not the default (first touches on a VM
+ * that returns free memory to its host, khugepaged refilling released
+ * pages): docs/DESIGN.md.  Below the threshold nothing changes, so a small
+ * program's resident set is never rounded up to 2 MiB blocks. */
 static size_t heap_huge(void) {
     size_t from = (size_t)mp_option(MP_OPT_HUGEPAGES);
     return from && st_mapped >= from ? _mp_os_huge_size() : 0;
