@@ -134,10 +134,9 @@ static mp_tcache_t *tcache_get(void) {
     return tcache_create();
 }
 
-/* The bin of class c overflowed (room < 0): give one batch back. */
-static void tcache_flush(mp_tcache_t *tc, unsigned c) {
-    const mp_class_t *k = &_mp_classes[c];
-    uint32_t n = k->batch;
+/* Give the first n objects of bin c (fewer if it holds fewer; it holds at
+ * least one) back to the central list. */
+static void bin_give(mp_tcache_t *tc, unsigned c, uint32_t n) {
     void *h = tc->head[c], *tail = h;
     uint32_t taken = 1;
     for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
@@ -145,6 +144,11 @@ static void tcache_flush(mp_tcache_t *tc, unsigned c) {
     *(void **)tail = NULL;
     tc->room[c] += (int64_t)taken;
     _mp_central_give(tc->arena, c, h, taken);
+}
+
+/* The bin of class c overflowed (room < 0): give one batch back. */
+static void tcache_flush(mp_tcache_t *tc, unsigned c) {
+    bin_give(tc, c, _mp_classes[c].batch);
 }
 
 /* ---- trimming ------------------------------------------------------------------ */
@@ -163,15 +167,7 @@ static void tcache_scavenge(mp_tcache_t *tc) {
     for (int c = 1; c < _mp_nclasses; c++) {
         const mp_class_t *k = &_mp_classes[c];
         uint32_t len = (uint32_t)(tc->max[c] - tc->room[c]);
-        if (len >= 2) {
-            uint32_t give = len / 2;
-            void *h = tc->head[c], *tail = h;
-            for (uint32_t i = 1; i < give; i++) tail = *(void **)tail;
-            tc->head[c] = *(void **)tail;
-            *(void **)tail = NULL;
-            tc->room[c] += give;
-            _mp_central_give(tc->arena, (unsigned)c, h, give);
-        }
+        if (len >= 2) bin_give(tc, (unsigned)c, len / 2);
         uint32_t nmax = tc->max[c] / 2 < k->batch ? k->batch : tc->max[c] / 2;
         if (nmax < tc->max[c]) {
             tc_budget -= (size_t)(tc->max[c] - nmax) * k->size;

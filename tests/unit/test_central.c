@@ -5,8 +5,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
