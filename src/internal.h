@@ -197,6 +197,7 @@ uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, uint32_t 
 /* Give back a list of n objects of class cls. */
 void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n);
 void _mp_central_drain_slots(void);
+size_t _mp_central_cached_bytes(void);
 void _mp_central_lock_all(void);
 void _mp_central_unlock_all(bool child);
 void _mp_central_stats(uint64_t *refills, uint64_t *flushes, size_t *small_in_use);

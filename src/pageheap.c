@@ -458,6 +458,9 @@ void _mp_pageheap_free(mp_span_t *s) {
      * quarter toward the current use. */
     size_t opt = (size_t)mp_option(MP_OPT_RETAIN) / MP_PAGE_SIZE;
     size_t retain = opt > peak_in_use / 8 ? opt : peak_in_use / 8;
+    /* Empty spans the central lists keep count against the same limit. */
+    size_t cached = _mp_central_cached_bytes() / MP_PAGE_SIZE;
+    retain = retain > cached ? retain - cached : 0;
     size_t hard = 4 * opt > 2 * peak_in_use ? 4 * opt : 2 * peak_in_use;
     if (st_free_dirty > retain) {
         uint64_t now = s->free_ms, decay = (uint64_t)mp_option(MP_OPT_DECAY_MS);

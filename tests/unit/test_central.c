@@ -72,31 +72,97 @@ TEST(takes_do_not_share_lines) {
     }
 }
 
-/* Objects given back one at a time return to their spans; an emptied span
- * (beyond the one spare kept per class) goes back to the page heap. */
-TEST(spans_return_to_page_heap) {
-    unsigned c = mp_size_class(4096);
+/* Take `nspans` spans' worth of class c one object at a time through arena
+ * ta, give every object back one at a time through arena ga, and check
+ * where the emptied spans went: kept on the central list while the kept
+ * ones come to at most MEMPOOL_RETAIN (plus one spare per class of one-page
+ * spans), the rest back to the page heap. */
+static void spans_fill_and_empty(unsigned ta, unsigned ga, unsigned c, size_t nspans) {
     const mp_class_t *k = &_mp_classes[c];
-    enum { N = 2000 };
-    static void *objs[N];
-    size_t got = 0;
-    while (got < N) {
-        void *h;
-        uint32_t n = _mp_central_take(0, c, 1, 1, &h);
-        REQUIRE(n == 1);
-        objs[got++] = h;
-    }
-    mp_pageheap_stats_t before;
+    size_t span = (size_t)k->pages * MP_PAGE_SIZE, n = nspans * k->nobj;
+    size_t cap = (size_t)mp_option(MP_OPT_RETAIN);
+    void **objs = mp_malloc(n * sizeof *objs);
+    REQUIRE(objs != NULL);
+    _mp_central_drain_slots();          /* start with nothing kept */
+    CHECK_EQ(_mp_central_cached_bytes(), 0);
+    for (size_t i = 0; i < n; i++) REQUIRE(_mp_central_take(ta, c, 1, 1, &objs[i]) == 1);
+    mp_pageheap_stats_t before, after;
     _mp_pageheap_stats(&before);
-    CHECK_GE(before.small_spans_bytes, (size_t)N / k->nobj * k->pages * MP_PAGE_SIZE);
-    for (size_t i = 0; i < N; i++) {
+    CHECK_GE(before.small_spans_bytes, (nspans - 1) * span);
+    for (size_t i = 0; i < n; i++) {
+        *(void **)objs[i] = NULL;
+        _mp_central_give(ga, c, objs[i], 1);
+    }
+    _mp_pageheap_stats(&after);
+    size_t kept = _mp_central_cached_bytes();
+    CHECK_LE(kept, cap + span);
+    CHECK_GE(kept + span, cap);       /* the cache filled up to its cap */
+    /* Everything beyond what is kept went back (two spans of slack: the
+     * first and last may be shared with other objects of the class). */
+    CHECK_LE(after.small_spans_bytes + (nspans - 2) * span, before.small_spans_bytes + kept);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+    _mp_central_drain_slots();
+    CHECK_EQ(_mp_central_cached_bytes(), 0);
+    mp_free(objs);
+}
+
+/* Objects given back one at a time return to their spans; emptied spans
+ * beyond what the central lists keep go back to the page heap, and those of
+ * classes of a few objects a span all go back. */
+TEST(spans_return_to_page_heap) {
+    unsigned c = mp_size_class(1024);
+    size_t span = (size_t)_mp_classes[c].pages * MP_PAGE_SIZE;
+    spans_fill_and_empty(0, 0, c, (size_t)mp_option(MP_OPT_RETAIN) / span + 500);
+    unsigned c2 = mp_size_class(4096);          /* two objects a span */
+    REQUIRE(_mp_classes[c2].nobj < 4);
+    enum { N = 400 };
+    static void *objs[N];
+    for (int i = 0; i < N; i++) REQUIRE(_mp_central_take(0, c2, 1, 1, &objs[i]) == 1);
+    for (int i = 0; i < N; i++) {
+        *(void **)objs[i] = NULL;
+        _mp_central_give(0, c2, objs[i], 1);
+    }
+    CHECK_LE(_mp_central_cached_bytes(), (size_t)_mp_classes[c2].pages * MP_PAGE_SIZE);
+    _mp_central_drain_slots();
+}
+
+/* An emptied span kept on its list is carved again from its start, in
+ * address order, with no page-heap traffic; mp_trim's drain frees it. */
+TEST(empty_spans_are_kept_and_carved_again) {
+    unsigned c = mp_size_class(1024);
+    const mp_class_t *k = &_mp_classes[c];
+    size_t span = (size_t)k->pages * MP_PAGE_SIZE;
+    enum { SPANS = 64 };
+    static void *objs[SPANS * 64];
+    size_t n = SPANS * (size_t)k->nobj;
+    REQUIRE(n <= sizeof objs / sizeof objs[0]);
+    REQUIRE(SPANS * span < (size_t)mp_option(MP_OPT_RETAIN));
+    _mp_central_drain_slots();
+    for (size_t i = 0; i < n; i++) REQUIRE(_mp_central_take(0, c, 1, 1, &objs[i]) == 1);
+    for (size_t i = 0; i < n; i++) {
         *(void **)objs[i] = NULL;
         _mp_central_give(0, c, objs[i], 1);
     }
-    mp_pageheap_stats_t after;
+    CHECK_GE(_mp_central_cached_bytes(), (SPANS - 1) * span);
+    mp_pageheap_stats_t before, after;
+    _mp_pageheap_stats(&before);
+    for (size_t i = 0; i < n; i++) REQUIRE(_mp_central_take(0, c, 1, 1, &objs[i]) == 1);
     _mp_pageheap_stats(&after);
-    CHECK_LE(after.small_spans_bytes + (size_t)(N / k->nobj - 2) * k->pages * MP_PAGE_SIZE,
-             before.small_spans_bytes);
+    CHECK_EQ(after.small_spans_bytes, before.small_spans_bytes);   /* no new span */
+    CHECK_EQ(_mp_central_cached_bytes(), 0);
+    /* Carved afresh: each span's objects come out in address order. */
+    for (size_t i = 1; i < n; i++) {
+        if (mp_pagemap_span((uintptr_t)objs[i]) != mp_pagemap_span((uintptr_t)objs[i - 1])) continue;
+        CHECK_EQ((uintptr_t)objs[i], (uintptr_t)objs[i - 1] + k->size);
+    }
+    for (size_t i = 0; i < n; i++) {
+        *(void **)objs[i] = NULL;
+        _mp_central_give(0, c, objs[i], 1);
+    }
+    _mp_central_drain_slots();
+    _mp_pageheap_stats(&after);
+    CHECK_EQ(_mp_central_cached_bytes(), 0);
+    CHECK_LE(after.small_spans_bytes + (SPANS - 2) * span, before.small_spans_bytes);
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
@@ -157,23 +223,11 @@ TEST(batch_goes_back_to_its_arena) {
 }
 
 /* Objects given one at a time through another arena go back to their own
- * spans, and emptied spans return to the page heap. */
+ * spans, and emptied spans beyond what is kept return to the page heap. */
 TEST(objects_go_back_across_arenas) {
-    unsigned c = mp_size_class(4096);
-    const mp_class_t *k = &_mp_classes[c];
-    enum { N = 600 };
-    static void *objs[N];
-    for (int i = 0; i < N; i++) REQUIRE(_mp_central_take(1, c, 1, 1, &objs[i]) == 1);
-    mp_pageheap_stats_t before, after;
-    _mp_pageheap_stats(&before);
-    for (int i = 0; i < N; i++) {
-        *(void **)objs[i] = NULL;
-        _mp_central_give(3, c, objs[i], 1);
-    }
-    _mp_pageheap_stats(&after);
-    CHECK_LE(after.small_spans_bytes + (size_t)(N / k->nobj - 2) * k->pages * MP_PAGE_SIZE,
-             before.small_spans_bytes);
-    CHECK_EQ(_mp_pageheap_check(), 0);
+    unsigned c = mp_size_class(1024);
+    size_t span = (size_t)_mp_classes[c].pages * MP_PAGE_SIZE;
+    spans_fill_and_empty(1, 3, c, (size_t)mp_option(MP_OPT_RETAIN) / span + 300);
 }
 
 static int arenas_child(void) {
@@ -206,6 +260,7 @@ int main(void) {
     RUN(takes_do_not_share_lines);
     RUN(take_gives_distinct_objects_of_the_class);
     RUN(spans_return_to_page_heap);
+    RUN(empty_spans_are_kept_and_carved_again);
     RUN(transfer_slots);
     RUN(several_arenas);
     RUN(arenas_default_to_the_cpus);
