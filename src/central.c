@@ -11,22 +11,18 @@
  *     list or still uncarved past their bump pointer (carving lazily keeps a
  *     new span's untouched pages out of RSS).
  * Objects from a flush that does not fill a slot go back to their own span
- * (found in the page map).  A span of at most 4 pages and 4 objects or more
- * whose last object comes back stays on its class's list, empty, while all the empty spans kept
- * so (every class and arena) come to at most MEMPOOL_RETAIN; beyond that, and
- * for the other classes, it returns to the page heap, except
- * one spare per class of one-page spans.  The next take
- * that reaches an empty span carves it again from its start, as if fresh.
- * Why: a thread that allocates and frees more than its cache holds (seed
- * 004's rounds: 10,000 blocks of 1 KiB) otherwise sends every span back to
- * the page heap, to be merged there and split off again the next round,
- * about 520 instructions a span under the page heap's one lock.  The page
- * heap counts these bytes against its own retain limit, so the free memory
- * kept resident stays within what that limit allows in all.  (bench_rounds
- * 1 1024: 1.17x the speed and 12.1 against 14.3 MB peak, the page heap's
- * split and merge fragmenting no more; 5 threads 1.15x.  A cap of twice
- * that gave 1.34x at 5 threads, but RETAIN is the promise made about idle
- * memory.)
+ * (found in the page map).  A span of a class up to 8 KiB whose last object
+ * comes back stays on its class's list, empty, while all the empty spans
+ * kept so (every class and arena) come to at most MEMPOOL_RETAIN; the next
+ * take that reaches it carves it again from its start, as if fresh.  Other
+ * emptied spans return to the page heap, except one spare per class of
+ * one-page spans.  Why: a thread that allocates and frees more than its
+ * cache holds (seed 004's rounds: 10,000 blocks of 1 KiB) otherwise sends
+ * every span back to the page heap, to be merged there and split off again
+ * the next round, about 520 instructions a span under the page heap's one
+ * lock (bench_rounds 1024: 1.24x / 1.21x / 1.42x the speed at 1 / 5 / 10
+ * threads).  The page heap counts these bytes against its own retain
+ * limit, so the free memory kept resident stays within what that allows.
  *
  * Arenas (MEMPOOL_ARENAS=n, seed 001's model): n sets of central lists, by
  * default one per CPU the process may run on (at most 16); each thread
@@ -66,6 +62,7 @@ typedef struct {
 } MP_ALIGNED(MP_CACHELINE) central_t;
 
 static central_t central[MP_MAX_ARENAS][MP_MAX_CLASSES];
+static xfer_slot_t xfer[MP_MAX_ARENAS][MP_MAX_CLASSES][MP_XFER_MAX];
 
 /* Bytes in the empty spans kept on the central lists (nempty above, summed).
  * Updated under each class's own lock, so only the sum is atomic; a race
@@ -78,8 +75,8 @@ size_t _mp_central_cached_bytes(void) {
 
 static inline size_t span_bytes(const mp_class_t *k) { return (size_t)k->pages * MP_PAGE_SIZE; }
 
-/* Keep the span s, just emptied, on its list?  Within MEMPOOL_RETAIN for
- * all of them, and always the first one of a class of one-page spans (a
+/* Keep a span of class k, just emptied, on its list?  Within MEMPOOL_RETAIN
+ * for all of them, and always the first one of a class of one-page spans (a
  * class that oscillates around a span boundary).  Only spans of at most 4
  * pages and 4 objects or more (classes up to 8 KiB): a span of fewer objects
  * is little more than a free object, which the thread caches already keep,
@@ -89,9 +86,10 @@ static inline size_t span_bytes(const mp_class_t *k) { return (size_t)k->pages *
  * 325 MB against 313; with those of 4 objects or more, 317). */
 static bool central_keep_empty(central_t *c, const mp_class_t *k) {
     size_t bytes = span_bytes(k);
-    if ((k->nobj < 4 || k->pages > 4 || _mp_central_cached_bytes() + bytes > (size_t)mp_option(MP_OPT_RETAIN)) &&
-        !(c->nempty == 0 && k->pages == 1))
-        return false;
+    bool spare = c->nempty == 0 && k->pages == 1;
+    bool fits = k->nobj >= 4 && k->pages <= 4 &&
+                _mp_central_cached_bytes() + bytes <= (size_t)mp_option(MP_OPT_RETAIN);
+    if (!spare && !fits) return false;
     c->nempty++;
     atomic_fetch_add_explicit(&cached_empty, bytes, memory_order_relaxed);
     return true;
@@ -102,7 +100,6 @@ static void central_unkeep_empty(central_t *c, const mp_class_t *k) {
     c->nempty--;
     atomic_fetch_sub_explicit(&cached_empty, span_bytes(k), memory_order_relaxed);
 }
-static xfer_slot_t xfer[MP_MAX_ARENAS][MP_MAX_CLASSES][MP_XFER_MAX];
 
 /* The arenas in use: MEMPOOL_ARENAS, fixed at start-up.  Walks over all the
  * lists (fork, stats, trim) stop here and at _mp_nclasses: touching the
