@@ -21,8 +21,10 @@
  * chunks; p - base must then be a multiple of the class size (Lemire's
  * divisibility test) below the carve count, and its bit set (else a double
  * free).  Otherwise p - 64 must be one of its large objects.  Otherwise p is
- * foreign - or a double free, when p - 64 starts a FREE span of the page
- * heap (a large object freed, its pages not reused).  Reading a header
+ * a double free, when p - 64 starts a FREE span of the page heap (a large
+ * object freed, its pages not reused); interior, when it falls inside one
+ * of the heap's large objects (found by walking them: refused frees only);
+ * or else foreign.  Reading a header
  * found by masking alone would race with whoever owns that address: the
  * start of another heap's span, or of an mp_malloc block.
  *
@@ -257,6 +259,12 @@ static int heap_find(mp_heap_t *h, uintptr_t p, hfound_t *f) {
         mp_span_t *t = mp_pagemap_span(q);
         if (t != NULL && t->start == q && t->state == MP_SPAN_FREE) return MP_EDOUBLEFREE;
     }
+    /* Inside one of its large objects (the page map cannot say whose: its
+     * entries for a span's inner pages may be stale): a walk of the heap's
+     * large objects, on this error path only. */
+    for (hlarge_t *l = h->large; l; l = l->next)
+        if (p > (uintptr_t)l && p < (uintptr_t)l + l->span->npages * MP_PAGE_SIZE)
+            return MP_EINTERIOR;
     return MP_EFOREIGN;
 }
 

@@ -28,7 +28,11 @@
  * stack, ...), an interior or misaligned pointer is refused with its code,
  * counted in the allocator's stats (mp_xerrors_t), and the allocator stays
  * intact.  The check is race-free: when two threads free the same object at
- * once, exactly one call succeeds.  The limit every allocator shares: once
+ * once, exactly one call succeeds.  One refusal is named less precisely: a
+ * heap object above 32 KiB has pages of its own, which go back to the page
+ * heap when it is freed, so freeing it again is MP_EDOUBLEFREE only while
+ * those pages are still a free run of their own, and MP_EFOREIGN once they
+ * have merged with free neighbours.  The limit every allocator shares: once
  * a freed object has been handed out again, a stale pointer to it is a
  * valid pointer to the new object.
  *
