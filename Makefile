@@ -32,7 +32,7 @@ LIB_A  := $(BUILD)/libmempool.a
 LIB_SO := $(BUILD)/libmempool.so
 
 .PHONY: all lib test unit-tests bench run-bench sanitize sanitize_asan sanitize_tsan \
-        clean help tests-build fastpath bench-build sizeclass-table
+        clean help tests-build fastpath bench-build sizeclass-table fuzz fuzz-build fuzz-corpus
 
 all: lib
 
@@ -65,6 +65,7 @@ UNIT_SRCS   := $(wildcard tests/unit/*.c)
 API_SRCS    := $(wildcard tests/api/*.c)
 MISUSE_SRCS := $(wildcard tests/misuse/*.c)
 STRESS_SRCS := $(wildcard tests/stress/*.c)
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 PRELOAD_SRCS := $(wildcard tests/preload/*.c)
 PRELOAD_CXX  := $(wildcard tests/preload/*.cc)
 
@@ -72,9 +73,10 @@ UNIT_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 API_BINS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(API_SRCS))
 MISUSE_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(MISUSE_SRCS))
 STRESS_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(STRESS_SRCS))
+FUZZ_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(FUZZ_SRCS))
 PRELOAD_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PRELOAD_SRCS)) \
                 $(patsubst tests/%.cc,$(BUILD)/tests/%,$(PRELOAD_CXX))
-TEST_BINS := $(UNIT_BINS) $(API_BINS) $(MISUSE_BINS) $(STRESS_BINS) $(PRELOAD_BINS) \
+TEST_BINS := $(UNIT_BINS) $(API_BINS) $(MISUSE_BINS) $(STRESS_BINS) $(FUZZ_BINS) $(PRELOAD_BINS) \
              $(BUILD)/bin/tb $(BUILD)/tests/fastpath_loop
 
 # Unit tests see the library's internals: they link the static library.
@@ -96,6 +98,12 @@ $(BUILD)/tests/misuse/%: tests/misuse/%.c tests/misuse/misuse.h $(LIB_A)
 $(BUILD)/tests/stress/%: tests/stress/%.c $(LIB_A) tests/harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TESTFLAGS) -O2 $< $(LIB_A) -o $@ $(LDLIBS)
+
+# Fuzz targets: with tests/fuzz/driver.c here (seeded inputs, make test);
+# with libFuzzer in `make fuzz`.
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) -O2 $< tests/fuzz/driver.c $(LIB_A) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/preload/%: tests/preload/%.c
 	@mkdir -p $(dir $@)
@@ -133,6 +141,46 @@ sanitize_tsan:
 	    EXTRA_LDFLAGS="-fsanitize=thread" tests-build
 	MP_SANITIZER=tsan bash tests/run.sh build-tsan
 
+# ---- fuzzing ----------------------------------------------------------------
+# Coverage-guided fuzzing with clang's libFuzzer, ASAN and UBSAN, for
+# FUZZ_SECONDS per target.  The library is built with -DMP_SANITIZE (ASAN
+# keeps malloc) and the fuzzer's coverage instrumentation, so that new
+# paths inside mempool count.  Inputs collect in build-fuzz/corpus-X, seeded
+# from tests/fuzz/X.corpus (unpacked by the gcc build of the target).  A
+# crash leaves build-fuzz/crash-*: replay it with build-fuzz/X <file>, or
+# with build/tests/fuzz/X <file> (gcc, no sanitizer).  `make fuzz-corpus`
+# then merges what was found into tests/fuzz/X.corpus (the inputs that add
+# coverage, one hex line each), which `make test` replays.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
+
+fuzz-build: $(FUZZ_BINS)
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 NO_SLSR= \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN) -DMP_SANITIZE" build-fuzz/libmempool.a
+	@for x in $(FUZZ_NAMES); do \
+	    $(FUZZ_CC) -std=gnu11 -O1 -g -Iinclude -Isrc -fsanitize=fuzzer $(FUZZ_SAN) \
+	        tests/fuzz/$$x.c build-fuzz/libmempool.a -o build-fuzz/$$x $(LDLIBS) || exit 1; \
+	    rm -rf build-fuzz/seed-$$x && mkdir -p build-fuzz/seed-$$x build-fuzz/corpus-$$x; \
+	    $(BUILD)/tests/fuzz/$$x --unpack build-fuzz/seed-$$x tests/fuzz/$$x.corpus || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@for x in $(FUZZ_NAMES); do \
+	    echo "fuzz: $$x for $(FUZZ_SECONDS) s"; \
+	    (cd build-fuzz && ./$$x -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	        -print_final_stats=1 corpus-$$x seed-$$x) || exit 1; \
+	done
+
+fuzz-corpus: fuzz-build
+	@for x in $(FUZZ_NAMES); do \
+	    rm -rf build-fuzz/merged-$$x && mkdir -p build-fuzz/merged-$$x; \
+	    (cd build-fuzz && ./$$x -merge=1 merged-$$x seed-$$x corpus-$$x 2>&1 | tail -n 1) || exit 1; \
+	    $(BUILD)/tests/fuzz/$$x --hex build-fuzz/merged-$$x > tests/fuzz/$$x.corpus || exit 1; \
+	    echo "tests/fuzz/$$x.corpus: $$(wc -l < tests/fuzz/$$x.corpus) inputs"; \
+	done
+
 # ---- benchmarks -----------------------------------------------------------
 NTHREADS ?= 8
 ITERS    ?= 300000
@@ -165,7 +213,7 @@ fastpath: $(BUILD)/tests/fastpath_loop lib
 	@bash tests/fastpath/count.sh $(BUILD) --report
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
 
 help:
 	@echo "mempool make targets:"
@@ -177,5 +225,8 @@ help:
 	@echo "  make fastpath   instruction counts of the malloc/free fast path (callgrind)"
 	@echo "  make sanitize   the tests under ASAN+UBSAN and under TSAN"
 	@echo "  make sanitize_asan / sanitize_tsan   one of the two"
+	@echo "  make fuzz       libFuzzer (clang) on tests/fuzz/fuzz_*.c with ASAN+UBSAN,"
+	@echo "                  FUZZ_SECONDS=60 each (make test replays tests/fuzz/*.corpus"
+	@echo "                  and seeded random inputs); make fuzz-corpus keeps what it found"
 	@echo "  make sizeclass-table  regenerate src/sizeclass_table.h from tools/sizeclass_rule.h"
 	@echo "  make clean      remove build outputs"

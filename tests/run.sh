@@ -11,6 +11,7 @@
 #                          the address, which must be the one the program
 #                          announced with "misuse: address 0x...")
 #   stress/<set>           tests/stress/stress.c with a few parameter sets
+#   fuzz/X                 tests/fuzz/X.c on its corpus and seeded inputs
 #   preload/X              under LD_PRELOAD with MEMPOOL_SHOW_STATS=1: must
 #                          succeed and print a "mempool: stats:" line
 #                          (dlopen_X: run without LD_PRELOAD, given the .so)
@@ -156,18 +157,21 @@ is_prog() {
     [ -f "$1" ] && [ -x "$1" ]
 }
 
+# prog_for <dir> <source>: set x, prog and name for tests/<dir>/X.c; a FAIL
+# and false when the program was not built.
+prog_for() {
+    x=$(basename "$2" .c)
+    prog=$build/tests/$1/$x
+    name=$1/$x
+    is_prog "$prog" || { fail "$name" "$prog was not built"; return 1; }
+}
+
 # ---- unit tests -----------------------------------------------------------
 # Programs are found from their sources, so that one that failed to build
 # fails here instead of being silently left out.
 for src in "$tests_dir"/unit/*.c; do
     [ -e "$src" ] || continue
-    x=$(basename "$src" .c)
-    prog=$build/tests/unit/$x
-    name=unit/$x
-    if ! is_prog "$prog"; then
-        fail "$name" "$prog was not built"
-        continue
-    fi
+    prog_for unit "$src" || continue
     run_prog "$tmo" "$prog"
     if [ $rc -eq 0 ]; then
         sum=$(summary_of)
@@ -180,13 +184,8 @@ done
 # ---- API tests: static, plain glibc, plain under LD_PRELOAD ----------------
 for src in "$tests_dir"/api/*.c; do
     [ -e "$src" ] || continue
-    x=$(basename "$src" .c)
-    prog=$build/tests/api/$x
-    base=api/$x
-    if ! is_prog "$prog"; then
-        fail "$base" "$prog was not built"
-        continue
-    fi
+    prog_for api "$src" || continue
+    base=$name
 
     run_prog "$tmo" "$prog"
     check_harness_run "$base"
@@ -295,6 +294,27 @@ else
         fail "stress/$sname" "$stress was not built"
     done
 fi
+
+# ---- fuzz targets --------------------------------------------------------------
+# tests/fuzz/X.c through tests/fuzz/driver.c: the committed corpus
+# (tests/fuzz/X.corpus, what libFuzzer found in `make fuzz`), then seeded
+# random inputs (a fifth under the sanitizers).  A generated input that fails
+# is kept as <builddir>/X.failure, to replay with the program.
+for src in "$tests_dir"/fuzz/fuzz_*.c; do
+    [ -e "$src" ] || continue
+    prog_for fuzz "$src" || continue
+    corpus=()
+    [ -e "$tests_dir/fuzz/$x.corpus" ] && corpus=("$tests_dir/fuzz/$x.corpus")
+    runs=2000
+    [ -n "$san" ] && runs=400
+    run_prog "$tmo" env FUZZ_FAILURE="$work/$x.failure" "$prog" --runs $runs --seed 1 "${corpus[@]}"
+    if [ $rc -ne 0 ] && [ -s "$work/$x.failure" ]; then
+        cp "$work/$x.failure" "$build/$x.failure"
+        fail "$name" "$(describe_status $rc "$tmo"); replay: $prog $build/$x.failure"
+    else
+        check_harness_run "$name"
+    fi
+done
 
 # ---- preload programs ---------------------------------------------------------
 # Each program built from tests/preload/*.c|*.cc runs under LD_PRELOAD with
