@@ -143,12 +143,12 @@ static unsigned ctz_size(size_t x) { return (unsigned)__builtin_ctzll((unsigned 
 static uint32_t layout_fit(mp_xlayout_t *l, size_t chunk, bool links) {
     size_t gran = (size_t)1 << l->sshift;
     size_t meta = MP_XCHUNK_HDR + (chunk >> l->sshift);
-    size_t base;
+    size_t base, nlinks = SIZE_MAX;
     if (links) {
         size_t lo = mp_align_up(meta, 4);
         if (lo >= chunk) return 0;
-        size_t n = (chunk - lo) / (l->stride + 4);
-        base = mp_align_up(lo + 4 * n, gran);
+        nlinks = (chunk - lo) / (l->stride + 4);
+        base = mp_align_up(lo + 4 * nlinks, gran);
         l->links_off = lo;
     } else {
         base = mp_align_up(meta, gran);
@@ -156,7 +156,11 @@ static uint32_t layout_fit(mp_xlayout_t *l, size_t chunk, bool links) {
     }
     if (base >= chunk) return 0;
     l->base = base;
+    /* Never more objects than links: rounding base up to the granule can
+     * leave room for one more object than the links were counted for, and
+     * that object's link would be the first word of object 0. */
     size_t n = (chunk - base) / l->stride;
+    if (n > nlinks) n = nlinks;
     return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 

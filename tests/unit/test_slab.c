@@ -385,6 +385,68 @@ TEST(lock_free_list_under_pressure) {
     mp_slab_destroy(s);
 }
 
+/* Every layout keeps its parts apart: the chunk header and state bytes,
+ * then (slab) one link per object, then the objects, all inside the chunk.
+ * Rounding the objects' base up to the granule once left room for one
+ * object more than there were links, whose link was object 0's first word
+ * (obj_size 16, 176, 368, 656, 1360, ...). */
+TEST(layout_parts_never_overlap) {
+    static const size_t initials[] = { 0, 1000, 20000, 100000, 1000000 };
+    for (size_t sz = 1; sz <= 40000; sz += sz < 4096 ? 1 : 97) {
+        for (size_t k = 0; k < sizeof initials / sizeof *initials; k++) {
+            for (unsigned flags = 0; flags <= MP_FLAG_CACHELINE; flags += MP_FLAG_CACHELINE) {
+                for (int links = 0; links <= 1; links++) {
+                    mp_xlayout_t l;
+                    REQUIRE(_mp_xlayout(sz, initials[k], flags, links, &l) == MP_OK);
+                    size_t meta = MP_XCHUNK_HDR + (l.chunk_bytes >> l.sshift);
+                    size_t objs_from = links ? l.links_off + 4 * (size_t)l.nobj : meta;
+                    CHECK_MSG(l.nobj >= 8, "size %zu: %u objects", sz, l.nobj);
+                    CHECK_MSG(!links || l.links_off >= meta, "size %zu: links inside the header", sz);
+                    CHECK_MSG(l.base >= objs_from, "size %zu initial %zu flags %u links %d: "
+                              "%u objects from %zu, but their links or states end at %zu",
+                              sz, initials[k], flags, links, l.nobj, l.base, objs_from);
+                    CHECK_MSG(l.base + (size_t)l.nobj * l.stride <= l.chunk_bytes,
+                              "size %zu: objects past the chunk", sz);
+                    CHECK_EQ(l.base % ((size_t)1 << l.sshift), 0);
+                }
+            }
+        }
+    }
+}
+
+/* The same, seen from outside: a whole chunk handed out, object 0 filled
+ * first, is still intact; then the last object is freed and taken again. */
+TEST(full_chunk_leaves_object_zero_alone) {
+    static const size_t sizes[] = { 1, 16, 100, 176, 368, 656, 1345, 1360 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t sz = sizes[k];
+        mp_slab_t *s = mp_slab_create(sz, 0, 0, 0);
+        REQUIRE(s != NULL);
+        void *first = mp_slab_alloc(s);
+        REQUIRE(first != NULL);
+        harness_fill(first, sz, (uintptr_t)first);
+        size_t n = stats_of(s).capacity;                /* the first chunk's */
+        REQUIRE(n >= 8);
+        void **p = malloc(n * sizeof *p);
+        REQUIRE(p != NULL);
+        p[0] = first;
+        for (size_t i = 1; i < n; i++) {
+            p[i] = mp_slab_alloc(s);
+            REQUIRE(p[i] != NULL);
+            harness_fill(p[i], sz, (uintptr_t)p[i]);
+        }
+        CHECK_EQ(stats_of(s).capacity, n);             /* still one chunk */
+        CHECK_EQ(mp_slab_free(s, p[n - 1]), MP_OK);
+        void *again = mp_slab_alloc(s);
+        CHECK(again == p[n - 1]);
+        for (size_t i = 0; i + 1 < n; i++)
+            CHECK_MSG(harness_verify(p[i], sz, (uintptr_t)p[i]) == (size_t)-1,
+                      "size %zu: object %zu of %zu damaged", sz, i, n);
+        free(p);
+        mp_slab_destroy(s);
+    }
+}
+
 TEST(strerror_names_every_code) {
     for (int c = MP_EINTERIOR; c <= MP_OK; c++) {
         const char *m = mp_strerror(c);
@@ -407,6 +469,8 @@ int main(void) {
     RUN(threads_objects_cross);
     RUN(concurrent_double_frees);
     RUN(lock_free_list_under_pressure);
+    RUN(layout_parts_never_overlap);
+    RUN(full_chunk_leaves_object_zero_alone);
     RUN(strerror_names_every_code);
     return harness_summary();
 }
