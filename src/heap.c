@@ -28,6 +28,14 @@
  * found by masking alone would race with whoever owns that address: the
  * start of another heap's span, or of an mp_malloc block.
  *
+ * The free list is the one thing the heap reads from user memory (a freed
+ * object's first word): each link is checked before it is followed (the
+ * list's end, or a freed object of the same chunk), so a write after free
+ * there is reported, not followed to a wild address.  A write that makes a
+ * link skip ahead to another freed object cannot be seen; the objects it
+ * skips are lost to their chunk, which then counts as full when its list
+ * runs dry.
+ *
  * Invariants
  *   - A chunk with free or uncarved objects is on its bin's partial list;
  *     a full one is on no list; an empty one is the bin's spare (at most one
@@ -225,6 +233,29 @@ MP_INLINE uint32_t hchunk_index(const hchunk_t *c, uintptr_t off) {
     return (uint32_t)(((unsigned __int128)c->divc * off) >> 64);
 }
 
+/* A free-list link read from a freed object: the list's end, or another
+ * freed object of the chunk.  The link is the object's first word, which a
+ * use-after-free write may have changed, so it is checked before the list
+ * follows it (poisoning skips that word: it holds the link). */
+MP_INLINE bool hchunk_link_ok(const hchunk_t *c, uintptr_t next) {
+    if (next == 0) return true;
+    if (next < c->base) return false;
+    uint64_t off = next - c->base;
+    if (off * c->divc > c->divc - 1) return false;
+    uint32_t i = hchunk_index(c, off);
+    return i < c->ncarved && !(c->live[i / 64] >> (i % 64) & 1);
+}
+
+/* The freed object p held a link that is no freed object of its chunk: a
+ * write after free.  Report it, and give up the rest of the list (those
+ * objects stay unused until the heap is destroyed) rather than follow it:
+ * the chunk goes on with what it has not carved yet. */
+static MP_NOINLINE uintptr_t hchunk_bad_link(mp_heap_t *h, hchunk_t *c, uintptr_t p) {
+    _mp_xreport_uaf(&h->err, (void *)p);
+    c->nfree = c->nobj - c->ncarved + 1;      /* + p, handed out next */
+    return 0;
+}
+
 /* ---- pointer checks (heap lock held) ----------------------------------------- */
 typedef struct {
     hchunk_t *c;                 /* small object: its chunk and index */
@@ -321,7 +352,9 @@ void *mp_heap_malloc(mp_heap_t *h, size_t n) {
     unsigned cls = mp_size_class(n < 16 ? 16 : n);
     hbin_t *b = &h->bins[cls];
     mp_lock(&h->lock);
-    hchunk_t *c = b->partial;
+    hchunk_t *c;
+again:
+    c = b->partial;
     if (MP_UNLIKELY(c == NULL)) {
         c = b->spare;
         if (c != NULL) b->spare = NULL;
@@ -336,9 +369,21 @@ void *mp_heap_malloc(mp_heap_t *h, size_t n) {
     uint32_t i;
     bool reused = p != 0;
     if (reused) {
-        c->free = *(void **)p;
+        uintptr_t next = *(uintptr_t *)p;
+        if (MP_UNLIKELY(!hchunk_link_ok(c, next))) next = hchunk_bad_link(h, c, p);
+        c->free = (void *)next;
         i = hchunk_index(c, p - c->base);
     } else {
+        if (MP_UNLIKELY(c->ncarved == c->nobj)) {
+            /* nfree says there are free objects, the list is empty and all
+             * are carved: a write after free made a link skip some freed
+             * objects (a skip cannot be seen; a link anywhere else is caught
+             * above).  They stay unused; this chunk counts as full. */
+            _mp_xreport_uaf(&h->err, (void *)c->base);
+            c->nfree = 0;
+            bin_remove(b, c);
+            goto again;
+        }
         i = c->ncarved++;
         p = c->base + (uintptr_t)i * c->size;
     }

@@ -123,7 +123,12 @@ bool _mp_xpoison_check(mp_xcounters_t *c, const void *obj, const void *p, size_t
     for (; i < n; i++)
         if (b[i] != MP_XPOISON_BYTE) goto bad;
     return true;
-bad:;
+bad:
+    _mp_xreport_uaf(c, obj);
+    return false;
+}
+
+void _mp_xreport_uaf(mp_xcounters_t *c, const void *obj) {
     static const char what[] = "mempool: use after free: write to a freed object: ";
     char buf[96];
     size_t k = sizeof what - 1;
@@ -132,7 +137,6 @@ bad:;
     buf[k++] = '\n';
     _mp_write(2, buf, k);
     if (c) atomic_fetch_add_explicit(&c->poisoned, 1, memory_order_relaxed);
-    return false;
 }
 
 /* ---- chunks of the fixed-size allocators --------------------------------------- */

@@ -80,6 +80,8 @@ void _mp_xpoison(void *p, size_t n);
 /* True if [p, p+n) still holds the poison; otherwise report the object at
  * `obj` on stderr, count it, re-poison nothing and return false. */
 bool _mp_xpoison_check(mp_xcounters_t *c, const void *obj, const void *p, size_t n);
+/* Report on stderr a write found in the freed object at obj, and count it. */
+void _mp_xreport_uaf(mp_xcounters_t *c, const void *obj);
 
 /* ---- chunks of the fixed-size allocators ------------------------------------ */
 enum { XS_NONE = 0, XS_FREE = 1, XS_LIVE = 2 };

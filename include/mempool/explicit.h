@@ -86,7 +86,9 @@ typedef struct mp_xerrors_s {
     uint64_t interior;      /* MP_EINTERIOR */
     uint64_t bad_request;   /* MP_EINVAL, MP_EOVERFLOW, MP_EALIGN */
     uint64_t limit;         /* MP_ELIMIT and MP_ENOMEM */
-    uint64_t poisoned;      /* use-after-free writes found (poisoning on) */
+    uint64_t poisoned;      /* use-after-free writes found (poisoning on;
+                             * a heap finds a freed object's overwritten
+                             * free-list link even without it) */
 } mp_xerrors_t;
 
 /* ---- flags (slab, pool, heap, arena where they apply) --------------------- */

@@ -260,6 +260,77 @@ TEST(poison_catches_use_after_free) {
     mp_heap_destroy(h);
 }
 
+/* A freed object's first word is its free-list link, which poisoning
+ * cannot cover.  A write there that makes the link point outside the
+ * chunk's freed objects is reported when the object is handed out again,
+ * and the list is not followed: the heap goes on with fresh objects.
+ * (The heap once took the written word for the next object: a wild
+ * pointer, and a bitmap write out of bounds.) */
+static void overwritten_link(unsigned flags) {
+    mp_heap_t *h = mp_heap_create(flags);
+    REQUIRE(h != NULL);
+    void *keep = mp_heap_malloc(h, 64);
+    volatile uintptr_t *a = launder_ptr(mp_heap_malloc(h, 64));
+    REQUIRE(keep != NULL && a != NULL);
+    CHECK_EQ(mp_heap_free(h, (void *)a), MP_OK);
+    a[0] = 0x4141414141414141ull;                   /* use after free */
+    CHECK(mp_heap_malloc(h, 64) == (void *)a);      /* the object itself is fine */
+    CHECK_EQ(stats_of(h).errors.poisoned, 1);
+    void *p[200];
+    for (int i = 0; i < 200; i++) {
+        p[i] = mp_heap_malloc(h, 64);
+        REQUIRE(p[i] != NULL);
+        CHECK(p[i] != (void *)a && p[i] != keep);
+        CHECK_EQ(mp_heap_usable_size(h, p[i]), 64);  /* one of the heap's */
+        memset(p[i], 0x5a, 64);
+    }
+    for (int i = 0; i < 200; i++) CHECK_EQ(mp_heap_free(h, p[i]), MP_OK);
+    CHECK_EQ(mp_heap_free(h, (void *)a), MP_OK);
+    CHECK_EQ(mp_heap_free(h, keep), MP_OK);
+    CHECK_EQ(stats_of(h).errors.poisoned, 1);
+    mp_heap_destroy(h);
+}
+
+TEST(overwritten_free_link_is_caught) {
+    overwritten_link(MP_FLAG_POISON);
+    overwritten_link(0);
+}
+
+/* A write that makes a link skip to a later freed object cannot be told
+ * from a real link; the skipped objects are lost to the chunk, which must
+ * not then carve past its end when its list runs dry. */
+TEST(skipping_free_link_never_leaves_the_chunk) {
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    enum { N = 4000 };   /* more than a 256 KiB chunk holds of 64 B */
+    void **p = malloc(N * sizeof *p);
+    REQUIRE(p != NULL);
+    for (int i = 0; i < N; i++) REQUIRE((p[i] = mp_heap_malloc(h, 64)) != NULL);
+    /* Free 0..9 of the first chunk: the list is 9 -> 8 -> ... -> 0. */
+    for (int i = 0; i < 10; i++) CHECK_EQ(mp_heap_free(h, p[i]), MP_OK);
+    *(void *volatile *)p[9] = p[2];                 /* skip 8..3 */
+    for (int i = 0; i < 10; i++) p[i] = NULL;
+    size_t n0 = stats_of(h).objects;
+    void **q = malloc(N * sizeof *q);
+    REQUIRE(q != NULL);
+    for (int i = 0; i < N; i++) {
+        q[i] = mp_heap_malloc(h, 64);
+        REQUIRE(q[i] != NULL);
+        CHECK_EQ(mp_heap_usable_size(h, q[i]), 64);
+        memset(q[i], 0x33, 64);
+    }
+    CHECK_EQ(stats_of(h).objects, n0 + N);
+    qsort(q, N, sizeof *q, cmp_ptr);
+    for (int i = 1; i < N; i++) CHECK_MSG(q[i] != q[i - 1], "%p handed out twice", q[i]);
+    for (int i = 0; i < N; i++) CHECK_EQ(mp_heap_free(h, q[i]), MP_OK);
+    for (int i = 10; i < N; i++) CHECK_EQ(mp_heap_free(h, p[i]), MP_OK);
+    CHECK_GE(stats_of(h).errors.poisoned, 1);       /* the chunk ran dry early */
+    CHECK_EQ(stats_of(h).objects, 0);
+    free(p);
+    free(q);
+    mp_heap_destroy(h);
+}
+
 /* ---- threads ---------------------------------------------------------------------- */
 /* Sizes mostly small, every 50th up to 60 KB; the stamp is the size and
  * the address. */
@@ -351,6 +422,8 @@ int main(void) {
     RUN(null_heap_and_flags);
     RUN(destroy_returns_everything);
     RUN(poison_catches_use_after_free);
+    RUN(overwritten_free_link_is_caught);
+    RUN(skipping_free_link_never_leaves_the_chunk);
     RUN(shared_heap_objects_cross);
     RUN(concurrent_double_frees);
     RUN(heap_per_thread);
