@@ -21,8 +21,9 @@
  * chunks; p - base must then be a multiple of the class size (Lemire's
  * divisibility test) below the carve count, and its bit set (else a double
  * free).  Otherwise p - 64 must be one of its large objects.  Otherwise p is
- * a double free, when p - 64 starts a FREE span of the page heap (a large
- * object freed, its pages not reused); interior, when it falls inside one
+ * a double free, when its chunk's address or p - 64 starts a FREE span of
+ * the page heap (an emptied chunk released, or a large object freed, the
+ * pages not reused since); interior, when it falls inside one
  * of the heap's large objects (found by walking them: refused frees only);
  * or else foreign.  Reading a header
  * found by masking alone would race with whoever owns that address: the
@@ -279,6 +280,12 @@ static int heap_find(mp_heap_t *h, uintptr_t p, hfound_t *f) {
         f->i = i;
         return MP_OK;
     }
+    /* A small object freed after its chunk emptied and went back to the
+     * page heap: a free span still starts there. */
+    mp_span_t *gone = mp_pagemap_span(cs);
+    if (gone != NULL && gone->start == cs && gone->state == MP_SPAN_FREE &&
+        gone->npages * MP_PAGE_SIZE >= HCHUNK)
+        return MP_EDOUBLEFREE;
     if ((p & (MP_PAGE_SIZE - 1)) == HLARGE_HDR) {
         uintptr_t q = p - HLARGE_HDR;
         if (hset_has(&h->spans, q | 1)) {

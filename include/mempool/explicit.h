@@ -29,10 +29,12 @@
  * counted in the allocator's stats (mp_xerrors_t), and the allocator stays
  * intact.  The check is race-free: when two threads free the same object at
  * once, exactly one call succeeds.  One refusal is named less precisely: a
- * heap object above 32 KiB has pages of its own, which go back to the page
- * heap when it is freed, so freeing it again is MP_EDOUBLEFREE only while
- * those pages are still a free run of their own, and MP_EFOREIGN once they
- * have merged with free neighbours.  The limit every allocator shares: once
+ * heap gives memory back to the page heap (a freed object above 32 KiB, and
+ * a 256 KiB chunk of small objects once all of them are free and the heap
+ * keeps a spare chunk of that size already), so freeing an object there
+ * again is MP_EDOUBLEFREE only while that memory is still a free run of its
+ * own, and MP_EFOREIGN once it has merged with free neighbours or has been
+ * handed out again.  The limit every allocator shares: once
  * a freed object has been handed out again, a stale pointer to it is a
  * valid pointer to the new object.
  *

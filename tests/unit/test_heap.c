@@ -331,6 +331,36 @@ TEST(skipping_free_link_never_leaves_the_chunk) {
     mp_heap_destroy(h);
 }
 
+/* A chunk whose objects are all free goes back to the page heap when its
+ * bin keeps a spare already; a second free of one of its objects is still
+ * a double free while those pages are a free run of their own (it was
+ * "foreign"). */
+TEST(double_free_after_chunk_released) {
+    mp_heap_t *h = mp_heap_create(0);
+    REQUIRE(h != NULL);
+    enum { MAXN = 200 };
+    void *v[MAXN];
+    int n = 0;
+    /* 4 KiB objects until one lands in a second chunk. */
+    for (;;) {
+        REQUIRE(n < MAXN);
+        v[n] = mp_heap_malloc(h, 4096);
+        REQUIRE(v[n] != NULL);
+        if (n > 0 && ((uintptr_t)v[n] >> 18) != ((uintptr_t)v[0] >> 18)) break;
+        n++;
+    }
+    void *other = v[n];
+    CHECK_EQ(mp_heap_free(h, other), MP_OK);           /* its chunk: the spare */
+    size_t chunks = stats_of(h).chunks;
+    for (int i = 0; i < n; i++) CHECK_EQ(mp_heap_free(h, v[i]), MP_OK);
+    CHECK_EQ(stats_of(h).chunks, chunks - 1);           /* the first: released */
+    CHECK_EQ(mp_heap_free(h, v[1]), MP_EDOUBLEFREE);
+    CHECK_EQ(mp_heap_free(h, other), MP_EDOUBLEFREE);
+    CHECK_EQ(stats_of(h).errors.double_free, 2);
+    CHECK_EQ(stats_of(h).errors.foreign, 0);
+    mp_heap_destroy(h);
+}
+
 /* ---- threads ---------------------------------------------------------------------- */
 /* Sizes mostly small, every 50th up to 60 KB; the stamp is the size and
  * the address. */
@@ -423,6 +453,7 @@ int main(void) {
     RUN(destroy_returns_everything);
     RUN(poison_catches_use_after_free);
     RUN(overwritten_free_link_is_caught);
+    RUN(double_free_after_chunk_released);
     RUN(skipping_free_link_never_leaves_the_chunk);
     RUN(shared_heap_objects_cross);
     RUN(concurrent_double_frees);
