@@ -402,21 +402,24 @@ int mp_arena_reset(mp_arena_t *a) {
     }
     a->bigs = NULL;
     a->big_bytes = 0;
-    /* Keep the standard chunks the round needed (at least `initial`). */
-    size_t cycle = 0;
+    /* Keep the standard chunks the round used, and unused ones (first
+     * come) while the kept bytes are short of `initial`.  The used ones are
+     * not always a prefix of the list: a request that does not fit the rest
+     * of a chunk moves on to the next, and may leave chunks unused behind. */
+    size_t kept = 0;
     for (achunk_t *c = a->chunks; c; c = c->next)
-        if (c->top > achunk_data(c)) cycle += c->size;
-    size_t keep = cycle > a->initial ? cycle : a->initial, kept = 0;
+        if (c->top > achunk_data(c)) kept += c->size;
     achunk_t **link = &a->chunks, *c;
     a->tail = NULL;
     while ((c = *link) != NULL) {
-        if (kept < keep) {
+        bool used = c->top > achunk_data(c);
+        if (used || kept < a->initial) {
+            if (!used) kept += c->size;
             if (a->flags & MP_FLAG_POISON) {
                 if (c->top > c->poison_top) c->poison_top = c->top;
                 _mp_xpoison((void *)achunk_data(c), c->poison_top - achunk_data(c));
             }
             c->top = achunk_data(c);
-            kept += c->size;
             a->tail = c;
             link = &c->next;
         } else {

@@ -165,6 +165,32 @@ TEST(reset_keeps_memory_and_returns_surplus) {
     mp_arena_destroy(a);
 }
 
+/* A round that used only a later chunk (its request did not fit the
+ * earlier ones) keeps that chunk at reset, not the unused ones before it:
+ * reset once kept a prefix of the list as long as the used bytes. */
+TEST(reset_keeps_the_chunks_used) {
+    mp_arena_t *a = mp_arena_create(0, 0);
+    REQUIRE(a != NULL);
+    /* Round 1 grows the chain to 64 + 64 + 128 KiB. */
+    for (int i = 0; i < 12; i++) REQUIRE(mp_arena_alloc(a, 15000) != NULL);
+    mp_arena_stats_t st = stats_of(a);
+    REQUIRE(st.chunks == 3 && st.capacity == (size_t)256 << 10);
+    CHECK_EQ(mp_arena_reset(a), MP_OK);
+    /* Round 2: a direct cut that fits only the 128 KiB chunk. */
+    char *p = mp_arena_alloc(a, 65504);
+    REQUIRE(p != NULL);
+    CHECK_EQ(stats_of(a).chunks, 3);              /* no block of its own */
+    CHECK_EQ(mp_arena_reset(a), MP_OK);
+    st = stats_of(a);
+    CHECK_EQ(st.chunks, 1);
+    CHECK_EQ(st.capacity, (size_t)128 << 10);
+    /* What the next round gets is in that chunk. */
+    char *q = mp_arena_alloc(a, 100);
+    REQUIRE(q != NULL);
+    CHECK_MSG(q <= p && p - q < 4096, "next round at %p, the used chunk's data at %p", (void *)q, (void *)p);
+    mp_arena_destroy(a);
+}
+
 TEST(poison_catches_use_after_reset) {
     mp_arena_t *a = mp_arena_create(0, MP_FLAG_POISON);
     REQUIRE(a != NULL);
@@ -292,6 +318,7 @@ int main(void) {
     RUN(aligned_and_big);
     RUN(bad_input);
     RUN(reset_keeps_memory_and_returns_surplus);
+    RUN(reset_keeps_the_chunks_used);
     RUN(poison_catches_use_after_reset);
     RUN(threads_bump_at_once);
     RUN(stale_regions);
