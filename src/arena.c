@@ -363,7 +363,9 @@ mp_arena_t *mp_arena_create(size_t initial, unsigned flags) {
     memset(a, 0, sizeof *a);
     a->flags = flags;
     atomic_store_explicit(&a->owner, (flags & MP_FLAG_POISON) ? ANO_LANE : 0, memory_order_relaxed);
-    a->initial = initial < AMIN_CHUNK ? AMIN_CHUNK : mp_align_up(initial + ACHUNK_HDR, MP_PAGE_SIZE);
+    /* The chunk holds `initial` bytes after its header. */
+    a->initial = initial + ACHUNK_HDR <= AMIN_CHUNK ? AMIN_CHUNK
+                                                    : mp_align_up(initial + ACHUNK_HDR, MP_PAGE_SIZE);
     a->lock = (mp_lock_t)MP_LOCK_INIT;
     atomic_store_explicit(&a->stamp, _mp_xstamp(), memory_order_relaxed);
     a->id = _mp_xreg_add(a, XK_ARENA, &a->lock, arena_detach, &a->tag);

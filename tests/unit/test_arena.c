@@ -191,6 +191,22 @@ TEST(reset_keeps_the_chunks_used) {
     mp_arena_destroy(a);
 }
 
+/* The first chunk holds `initial` bytes: objects adding up to it fit in
+ * one chunk (a 64 KiB chunk once held 64 bytes less, its header's). */
+TEST(first_chunk_holds_initial) {
+    static const size_t initials[] = { 1024, 65472, 65488, 65504, 65520, 65536, 100000, 1 << 20 };
+    for (size_t k = 0; k < sizeof initials / sizeof *initials; k++) {
+        size_t n = initials[k];
+        mp_arena_t *a = mp_arena_create(n, 0);
+        REQUIRE(a != NULL);
+        for (size_t i = 0; i < n / 16; i++) REQUIRE(mp_arena_alloc(a, 16) != NULL);
+        mp_arena_stats_t st = stats_of(a);
+        CHECK_MSG(st.chunks == 1, "initial %zu: %zu chunks", n, st.chunks);
+        CHECK_GE(st.capacity, n);
+        mp_arena_destroy(a);
+    }
+}
+
 TEST(poison_catches_use_after_reset) {
     mp_arena_t *a = mp_arena_create(0, MP_FLAG_POISON);
     REQUIRE(a != NULL);
@@ -319,6 +335,7 @@ int main(void) {
     RUN(bad_input);
     RUN(reset_keeps_memory_and_returns_surplus);
     RUN(reset_keeps_the_chunks_used);
+    RUN(first_chunk_holds_initial);
     RUN(poison_catches_use_after_reset);
     RUN(threads_bump_at_once);
     RUN(stale_regions);
