@@ -89,6 +89,8 @@ static void options_read(void) {
         if (!ok) continue;
         _mp_options[i] = x < o->min ? o->min : x > o->max ? o->max : x;
     }
+    /* Chunks are whole pages of ours (the page heap rounds up as well). */
+    _mp_options[MP_OPT_CHUNK] = (long)mp_align_up((size_t)_mp_options[MP_OPT_CHUNK], MP_PAGE_SIZE);
     if (_mp_options[MP_OPT_ARENAS] == 0) {
         /* The CPUs this process may run on (a container's share, not the
          * machine's), read without allocating. */

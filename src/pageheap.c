@@ -262,6 +262,13 @@ static uintptr_t heap_low;
  * (or a custom memory source cannot place memory), and the caller falls
  * back to an aligned chunk anywhere.  With huge pages (huge != 0) the range
  * starts on a huge-page boundary, so that all of it can be huge. */
+/* What the heap maps is a multiple of this: whole pages of ours and of the
+ * OS's (one divides the other: 4, 16 or 64 KiB against 8 KiB).  Rounding to
+ * the OS page alone let MEMPOOL_CHUNK=300k map 4 KiB off the 8 KiB grid. */
+static inline size_t heap_map_unit(void) {
+    return _mp_os_page > MP_PAGE_SIZE ? _mp_os_page : MP_PAGE_SIZE;
+}
+
 static void *heap_grow_down(size_t npages, size_t align, size_t chunk, size_t huge,
                             size_t *bytes) {
     if (heap_low == 0) return NULL;
@@ -271,7 +278,7 @@ static void *heap_grow_down(size_t npages, size_t align, size_t chunk, size_t hu
     size_t need = npages + align / MP_PAGE_SIZE - 1;     /* an aligned run anywhere */
     size_t want = (need > have ? need - have : 1) * MP_PAGE_SIZE;
     if (want < chunk) want = chunk;
-    want = mp_align_up(want, _mp_os_page);
+    want = mp_align_up(want, heap_map_unit());
     if (huge) want = heap_low - mp_align_down(heap_low - want, huge);
     if (want >= heap_low) return NULL;
     void *p = _mp_os_alloc_at((void *)(heap_low - want), want);
@@ -301,7 +308,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     if (p == NULL) {
         bytes = npages * MP_PAGE_SIZE;
         if (bytes < chunk) bytes = chunk;
-        bytes = mp_align_up(bytes, huge ? huge : _mp_os_page);
+        bytes = mp_align_up(bytes, huge ? huge : heap_map_unit());
         size_t a = align > MP_MAX_ALIGN_SMALL ? align : MP_MAX_ALIGN_SMALL;
         if (a < huge) a = huge;
         p = _mp_os_alloc(bytes, a);

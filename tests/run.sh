@@ -266,8 +266,12 @@ if is_prog "$stress"; then
         [ -n "$sname" ] || continue
         set -- $sargs
         args=()
+        envs=()
         while [ $# -gt 0 ]; do
-            if [ "$1" = "--ops" ]; then
+            if [[ "$1" == MEMPOOL_*=* ]]; then
+                envs+=("$1")
+                shift
+            elif [ "$1" = "--ops" ]; then
                 args+=(--ops $(($2 / div)))
                 shift 2
             else
@@ -275,7 +279,7 @@ if is_prog "$stress"; then
                 shift
             fi
         done
-        run_prog "$tmo" "$stress" "${args[@]}"
+        run_prog "$tmo" env "${envs[@]}" "$stress" "${args[@]}"
         line=$(grep '^stress:' "$work/out" | tail -n 1)
         if [ $rc -eq 0 ]; then
             pass "stress/$sname" "$(printf '%s' "$line" | sed 's/^stress: //')"
@@ -288,9 +292,10 @@ local4-big --mode local --threads 4 --ops 200000 --min 256 --max 40000 --slots 3
 handoff    --mode handoff --producers 4 --consumers 4 --ops 400000 --min 16 --max 4096 --max-mb 128 --seed 3
 handoff1x3 --mode handoff --producers 1 --consumers 3 --ops 1000000 --min 1 --max 1024 --max-mb 64 --seed 4
 mixed      --mode mixed --threads 4 --ops 150000 --seed 5
+odd-options MEMPOOL_CHUNK=300k MEMPOOL_ARENAS=3 MEMPOOL_RETAIN=100k MEMPOOL_DECAY_MS=0 MEMPOOL_TCACHE_MAX=70000 --mode local --threads 4 --ops 20000 --min 1 --max 600000 --slots 200 --seed 6
 EOF
 else
-    for sname in local8 local4-big handoff handoff1x3 mixed; do
+    for sname in local8 local4-big handoff handoff1x3 mixed odd-options; do
         fail "stress/$sname" "$stress was not built"
     done
 fi
