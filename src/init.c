@@ -121,14 +121,17 @@ static void fork_prepare(void) {
     _mp_tcache_lock_all();
     _mp_central_lock_all();
     mp_lock(&_mp_pageheap_lock);
+    _mp_meta_lock();
 }
 static void fork_parent(void) {
+    _mp_meta_unlock(false);
     mp_unlock(&_mp_pageheap_lock);
     _mp_central_unlock_all(false);
     _mp_tcache_unlock_all(false);
     mp_unlock(&init_lock);
 }
 static void fork_child(void) {
+    _mp_meta_unlock(true);
     mp_lock_reset(&_mp_pageheap_lock);
     _mp_central_unlock_all(true);
     _mp_tcache_unlock_all(true);

@@ -89,6 +89,8 @@ void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */
 void *_mp_os_reserve_readonly(size_t size);           /* reads as zero */
 bool _mp_os_make_writable(void *p, size_t size);      /* rounds outward */
 void *_mp_meta_alloc(size_t size);                    /* metadata, never freed */
+void _mp_meta_lock(void);                             /* fork handlers */
+void _mp_meta_unlock(bool child);
 MP_NORETURN MP_COLD void _mp_fatal(const char *what, const void *addr);
 void _mp_write(int fd, const char *s, size_t n);
 /* Small snprintf-free formatting for messages written without malloc. */

@@ -187,6 +187,13 @@ static mp_lock_t meta_lock = MP_LOCK_INIT;
 static char *meta_cur, *meta_end;
 #define MP_META_BLOCK ((size_t)1 << 20)
 
+/* fork(): the last lock the handlers take (a new thread's cache and a new
+ * span record come from here with no other lock held). */
+void _mp_meta_lock(void) { mp_lock(&meta_lock); }
+void _mp_meta_unlock(bool child) {
+    if (child) mp_lock_reset(&meta_lock); else mp_unlock(&meta_lock);
+}
+
 void *_mp_meta_alloc(size_t size) {
     size = mp_align_up(size, MP_CACHELINE);
     mp_lock(&meta_lock);

@@ -1,5 +1,9 @@
 /* test_os.c - the OS layer: aligned regions, decommit, page size (os.c). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
 #include "internal.h"
@@ -47,10 +51,44 @@ TEST(fatal_message_format) {
     CHECK(strcmp(b, "18446744073709551615") == 0);
 }
 
+/* fork() while another thread is inside _mp_meta_alloc (a new thread's
+ * cache, a new span record): the fork handlers must wait for its lock, or
+ * the child inherits it held by a thread it does not have, and its next
+ * metadata allocation waits forever. */
+static atomic_int meta_held;
+static void *meta_holder(void *arg) {
+    (void)arg;
+    _mp_meta_lock();
+    atomic_store(&meta_held, 1);
+    usleep(200 * 1000);
+    _mp_meta_unlock(false);
+    return NULL;
+}
+
+TEST(fork_takes_the_meta_lock) {
+    mp_ensure_init();
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, meta_holder, NULL) == 0);
+    while (!atomic_load(&meta_held)) usleep(100);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        void *m = _mp_meta_alloc(64);
+        _exit(m != NULL ? 0 : 1);
+    }
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %s %d",
+              WIFSIGNALED(st) ? "killed by signal" : "exited with", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    pthread_join(t, NULL);
+}
+
 int main(void) {
     RUN(page_size);
     RUN(aligned_regions);
     RUN(decommit_zeroes);
     RUN(fatal_message_format);
+    RUN(fork_takes_the_meta_lock);
     return harness_summary();
 }
