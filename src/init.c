@@ -13,6 +13,7 @@
  * from the central lists, which need no start-up of their own.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -55,30 +56,45 @@ _Atomic int _mp_ready;
 static mp_lock_t init_lock = MP_LOCK_INIT;
 static __thread bool in_init __attribute__((tls_model(MP_TLS_MODEL)));
 
+/* A decimal number with an optional k/m/g suffix (and b).  Too big for a
+ * long reads as LONG_MAX, which the option's range then clamps. */
 static long parse_size(const char *s, bool *ok) {
     long v = 0;
     *ok = false;
     if (*s < '0' || *s > '9') return 0;
     while (*s >= '0' && *s <= '9') {
-        if (v > (1L << 50)) return 0;
-        v = v * 10 + (*s++ - '0');
+        int d = *s++ - '0';
+        v = v > (LONG_MAX - d) / 10 ? LONG_MAX : v * 10 + d;
     }
+    int sh = 0;
     switch (*s) {
-    case 'k': case 'K': v <<= 10; s++; break;
-    case 'm': case 'M': v <<= 20; s++; break;
-    case 'g': case 'G': v <<= 30; s++; break;
+    case 'k': case 'K': sh = 10; s++; break;
+    case 'm': case 'M': sh = 20; s++; break;
+    case 'g': case 'G': sh = 30; s++; break;
     default: break;
     }
+    v = v > (LONG_MAX >> sh) ? LONG_MAX : v << sh;
     if (*s == 'b' || *s == 'B') s++;
     *ok = *s == '\0';
     return v;
 }
 
+/* The defaults, with one arena: what a call sees that re-enters malloc
+ * from inside start-up (a getenv that allocates, say) before the options
+ * are read.  Every option must be in range for the code to work. */
+static void options_defaults(void) {
+    for (int i = 0; i < MP_OPT_COUNT; i++) _mp_options[i] = options[i].def;
+    _mp_options[MP_OPT_ARENAS] = 1;
+}
+
+/* Read into a copy, then publish: calls re-entered from getenv keep seeing
+ * the defaults, never a half-read table (ARENAS 0 would divide by 0). */
 static void options_read(void) {
     char name[64];
+    long opt[MP_OPT_COUNT];
     for (int i = 0; i < MP_OPT_COUNT; i++) {
         const mp_option_desc_t *o = &options[i];
-        _mp_options[i] = o->def;
+        opt[i] = o->def;
         size_t nl = strlen(o->name);
         memcpy(name, "MEMPOOL_", 8);
         memcpy(name + 8, o->name, nl + 1);
@@ -87,17 +103,18 @@ static void options_read(void) {
         bool ok;
         long x = parse_size(v, &ok);
         if (!ok) continue;
-        _mp_options[i] = x < o->min ? o->min : x > o->max ? o->max : x;
+        opt[i] = x < o->min ? o->min : x > o->max ? o->max : x;
     }
     /* Chunks are whole pages of ours (the page heap rounds up as well). */
-    _mp_options[MP_OPT_CHUNK] = (long)mp_align_up((size_t)_mp_options[MP_OPT_CHUNK], MP_PAGE_SIZE);
-    if (_mp_options[MP_OPT_ARENAS] == 0) {
+    opt[MP_OPT_CHUNK] = (long)mp_align_up((size_t)opt[MP_OPT_CHUNK], MP_PAGE_SIZE);
+    if (opt[MP_OPT_ARENAS] == 0) {
         /* The CPUs this process may run on (a container's share, not the
          * machine's), read without allocating. */
         cpu_set_t set;
         long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-        _mp_options[MP_OPT_ARENAS] = n < 1 ? 1 : n > MP_MAX_ARENAS ? MP_MAX_ARENAS : n;
+        opt[MP_OPT_ARENAS] = n < 1 ? 1 : n > MP_MAX_ARENAS ? MP_MAX_ARENAS : n;
     }
+    memcpy(_mp_options, opt, sizeof opt);
 }
 
 static void options_print(void) {
@@ -146,6 +163,7 @@ MP_NOINLINE void _mp_init_slow(void) {
         return;
     }
     in_init = true;
+    options_defaults();
     atomic_store_explicit(&_mp_ready, 1, memory_order_release);
     _mp_os_init();
     _mp_pagemap_init();
