@@ -125,7 +125,9 @@ MP_API void mp_stats_print(int fd);
  *   decommit: the contents of [p, p+size) are no longer needed; the memory
  *            must read as zero when next touched.  Return false if that was
  *            not done (mempool then treats the range as still in use).
- * arg is passed to each call. */
+ * arg is passed to each call.  The callbacks run with mempool's page heap
+ * lock held: they must not allocate with malloc or any mempool function
+ * (that would wait for the lock forever), nor block for long. */
 typedef struct mp_memory_source_s {
     void *(*alloc)(size_t size, size_t align, void *arg);
     void (*free)(void *p, size_t size, void *arg);

@@ -488,20 +488,25 @@ void _mp_pageheap_free(mp_span_t *s) {
 static size_t release_span(mp_span_t *s) {
     /* Decommit only whole OS pages inside the span; with OS pages larger
      * than ours, a span's partial OS pages stay (and stay dirty). */
+    uintptr_t zl = mp_align_up(s->start, _mp_os_page);
+    uintptr_t zh = (s->start + s->npages * MP_PAGE_SIZE) & ~(uintptr_t)(_mp_os_page - 1);
+    mp_zrange_t z = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
+                            : zr_none;
+    /* Nothing to gain: the whole OS pages inside are known zero already. */
+    if (z.lo >= z.hi || (s->zero.lo <= z.lo && z.hi <= s->zero.hi)) return 0;
     if (!_mp_os_decommit((void *)s->start, s->npages * MP_PAGE_SIZE)) return 0;
-    size_t bytes = s->dirty * MP_PAGE_SIZE;
     list_remove(s);
-    s->dirty = 0;
     /* Zero: the whole OS pages inside it, which the decommit covered (OS
      * pages may be bigger than ours), joined with the run it had where the
      * two meet: a free span's pages are not written, so that run still
      * reads zero (with big OS pages it may reach into the partial ones at
      * the ends, which the decommit left). */
-    uintptr_t zl = mp_align_up(s->start, _mp_os_page);
-    uintptr_t zh = (s->start + s->npages * MP_PAGE_SIZE) & ~(uintptr_t)(_mp_os_page - 1);
-    mp_zrange_t z = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
-                            : zr_none;
     s->zero = zr_union(s->zero, z);
+    /* The partial OS pages at the ends were not decommitted: still dirty. */
+    size_t left = zr_outside(s->zero, s->npages);
+    if (left > s->dirty) left = s->dirty;
+    size_t bytes = (s->dirty - left) * MP_PAGE_SIZE;
+    s->dirty = left;
     list_insert(s);
     return bytes;
 }
