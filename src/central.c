@@ -281,6 +281,9 @@ void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n) {
 /* Return every transfer-slot object to its span, and the spare empty spans
  * to the page heap (mp_trim). */
 void _mp_central_drain_slots(void) {
+    /* Pass 1: every arena's slots.  A slot's list can hold objects of other
+     * arenas' spans (a list goes to the arena of its first object), so a
+     * span of an arena already passed may become empty here. */
     for (unsigned a = 0; a < (unsigned)central_narenas(); a++) {
         for (int cls = 1; cls < _mp_nclasses; cls++) {
             unsigned held = a;
@@ -295,8 +298,14 @@ void _mp_central_drain_slots(void) {
                     held = a;
                 }
             }
-            /* The spare empty spans too: trimming means giving all back. */
+            mp_unlock(&central[a][cls].lock);
+        }
+    }
+    /* Pass 2: the spare empty spans too: trimming means giving all back. */
+    for (unsigned a = 0; a < (unsigned)central_narenas(); a++) {
+        for (int cls = 1; cls < _mp_nclasses; cls++) {
             central_t *c = &central[a][cls];
+            mp_lock(&c->lock);
             for (mp_span_t *s = c->partial, *nx; s; s = nx) {
                 nx = s->next;
                 if (s->used == 0) {
