@@ -234,17 +234,28 @@ MP_INLINE uint32_t hchunk_index(const hchunk_t *c, uintptr_t off) {
     return (uint32_t)(((unsigned __int128)c->divc * off) >> 64);
 }
 
+/* Is p the start of an object c has carved (its index in *i)?  On a
+ * multiple of the size past base (Lemire's divisibility test), below the
+ * carve count. */
+MP_INLINE bool hchunk_object(const hchunk_t *c, uintptr_t p, uint32_t *i) {
+    if (p < c->base) return false;
+    uint64_t off = p - c->base;
+    if (off * c->divc > c->divc - 1) return false;
+    *i = hchunk_index(c, off);
+    return *i < c->ncarved;
+}
+
+MP_INLINE bool hchunk_live(const hchunk_t *c, uint32_t i) {
+    return c->live[i / 64] >> (i % 64) & 1;
+}
+
 /* A free-list link read from a freed object: the list's end, or another
  * freed object of the chunk.  The link is the object's first word, which a
  * use-after-free write may have changed, so it is checked before the list
  * follows it (poisoning skips that word: it holds the link). */
 MP_INLINE bool hchunk_link_ok(const hchunk_t *c, uintptr_t next) {
-    if (next == 0) return true;
-    if (next < c->base) return false;
-    uint64_t off = next - c->base;
-    if (off * c->divc > c->divc - 1) return false;
-    uint32_t i = hchunk_index(c, off);
-    return i < c->ncarved && !(c->live[i / 64] >> (i % 64) & 1);
+    uint32_t i;
+    return next == 0 || (hchunk_object(c, next, &i) && !hchunk_live(c, i));
 }
 
 /* The freed object p held a link that is no freed object of its chunk: a
@@ -270,12 +281,9 @@ static int heap_find(mp_heap_t *h, uintptr_t p, hfound_t *f) {
     uintptr_t cs = p & ~(HCHUNK - 1);
     if (hset_has(&h->spans, cs)) {
         hchunk_t *c = (hchunk_t *)cs;
-        if (p < c->base) return MP_EINTERIOR;
-        uint64_t off = p - c->base;
-        if (off * c->divc > c->divc - 1) return MP_EINTERIOR;   /* not a multiple */
-        uint32_t i = hchunk_index(c, off);
-        if (i >= c->ncarved) return MP_EINTERIOR;                /* never handed out */
-        if (!(c->live[i / 64] >> (i % 64) & 1)) return MP_EDOUBLEFREE;
+        uint32_t i;
+        if (!hchunk_object(c, p, &i)) return MP_EINTERIOR;
+        if (!hchunk_live(c, i)) return MP_EDOUBLEFREE;
         f->c = c;
         f->i = i;
         return MP_OK;
