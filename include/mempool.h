@@ -107,7 +107,11 @@ typedef struct mp_stats_s {
                              * pages (MEMPOOL_HUGEPAGES) */
 } mp_stats_t;
 
-/* Fill *st with a consistent snapshot.  Allocates nothing. */
+/* Fill *st with the current figures.  Allocates nothing.  The page heap's
+ * figures are read together under its lock, and each size class's objects
+ * under that class's locks; while other threads allocate, figures of
+ * different layers may be a few batches apart, never nonsense (a count
+ * below zero, mapped below committed). */
 MP_API void mp_stats_get(mp_stats_t *st);
 
 /* Write a human-readable picture of the heap (totals, per size class use,

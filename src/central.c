@@ -34,8 +34,10 @@
  *
  * Locking: central[a][c].lock guards everything of class c in arena a.  The
  * page heap lock is taken inside it (allocating or returning a span), never
- * the other way.  No thread holds two central locks at once except the fork
- * handler, which takes them in arena then class order.
+ * the other way.  A thread that holds more than one central lock took them
+ * in class then arena order: the fork handlers (all of them) and the
+ * statistics (one class in every arena); every other path holds one at a
+ * time.
  */
 #include <string.h>
 #include "internal.h"
@@ -319,31 +321,48 @@ void _mp_central_drain_slots(void) {
     }
 }
 
+/* Class i's lock in every arena, in arena order. */
+static void central_lock_class(int i) {
+    for (int a = 0; a < central_narenas(); a++) mp_lock(&central[a][i].lock);
+}
+static void central_unlock_class(int i) {
+    for (int a = central_narenas() - 1; a >= 0; a--) mp_unlock(&central[a][i].lock);
+}
+
+/* Every central lock, class then arena: the one order in which a thread may
+ * hold more than one (the fork handlers, and the statistics below, which
+ * hold one class in all arenas at once). */
 void _mp_central_lock_all(void) {
-    for (int a = 0; a < central_narenas(); a++)
-        for (int i = 1; i < _mp_nclasses; i++) mp_lock(&central[a][i].lock);
+    for (int i = 1; i < _mp_nclasses; i++) central_lock_class(i);
 }
 
 void _mp_central_unlock_all(bool child) {
-    for (int a = central_narenas() - 1; a >= 0; a--)
-        for (int i = _mp_nclasses - 1; i >= 1; i--) {
+    for (int i = _mp_nclasses - 1; i >= 1; i--)
+        for (int a = central_narenas() - 1; a >= 0; a--) {
             if (child) mp_lock_reset(&central[a][i].lock);
             else mp_unlock(&central[a][i].lock);
         }
 }
 
+/* Each class's objects out are summed over the arenas with all of that
+ * class's locks held.  One arena's count alone may be "negative" (a batch
+ * taken from arena a's slots and flushed to arena b's counts out in a and
+ * back in b); their sum at one instant is not, but summed one lock at a time
+ * it could miss the take, see the give, and wrap. */
 void _mp_central_stats(uint64_t *takes, uint64_t *gives, size_t *small_in_use) {
     uint64_t t = 0, g = 0;
     size_t bytes = 0;
-    for (int a = 0; a < central_narenas(); a++)
-        for (int i = 1; i < _mp_nclasses; i++) {
-            central_t *c = &central[a][i];
-            mp_lock(&c->lock);
-            t += c->takes;
-            g += c->gives;
-            bytes += c->out * _mp_classes[i].size;   /* per arena may wrap; the sum is right */
-            mp_unlock(&c->lock);
+    for (int i = 1; i < _mp_nclasses; i++) {
+        size_t out = 0;
+        central_lock_class(i);
+        for (int a = 0; a < central_narenas(); a++) {
+            t += central[a][i].takes;
+            g += central[a][i].gives;
+            out += central[a][i].out;
         }
+        central_unlock_class(i);
+        bytes += out * _mp_classes[i].size;
+    }
     *takes = t;
     *gives = g;
     *small_in_use = bytes;
@@ -362,14 +381,14 @@ void _mp_central_print(int fd) {
     put(fd, "class     size     objects-out  partial-spans  xfer-batches     bytes-out\n");
     for (int i = 1; i < _mp_nclasses; i++) {
         size_t out = 0, nsp = 0, ns = 0;
+        central_lock_class(i);
         for (int a = 0; a < central_narenas(); a++) {
             central_t *c = &central[a][i];
-            mp_lock(&c->lock);
             out += c->out;
             ns += c->nslots;
             for (mp_span_t *s = c->partial; s; s = s->next) nsp++;
-            mp_unlock(&c->lock);
         }
+        central_unlock_class(i);
         if (out == 0 && nsp == 0 && ns == 0) continue;
         put_num(fd, (uint64_t)i, 5);
         put_num(fd, _mp_classes[i].size, 9);

@@ -5,9 +5,12 @@
  * only include/mempool.h and the malloc family are exported.
  *
  * Lock order (a thread holding one may only take those below it):
- *   _mp_init_lock  ->  tcache registry lock  ->  central[a][c].lock (one at a
- *   time, any class)  ->  _mp_pageheap_lock  ->  meta lock
- * The fork handlers take them all in this order and release them in reverse.
+ *   init_lock (init.c)  ->  tcache registry lock  ->  central[a][c].lock
+ *   ->  _mp_pageheap_lock  ->  meta lock
+ * Central locks: one at a time, except the fork handlers (all of them) and
+ * the statistics (one class in every arena), which take them in class then
+ * arena order.  The fork handlers take every lock in this order and
+ * release them in reverse.
  */
 #ifndef MP_INTERNAL_H
 #define MP_INTERNAL_H
