@@ -31,7 +31,7 @@ HDRS := $(wildcard src/*.h) include/mempool.h $(wildcard include/mempool/*.h)
 LIB_A  := $(BUILD)/libmempool.a
 LIB_SO := $(BUILD)/libmempool.so
 
-.PHONY: all lib test unit-tests bench run-bench sanitize sanitize_asan sanitize_tsan \
+.PHONY: all lib test bench run-bench sanitize sanitize_asan sanitize_tsan \
         clean help tests-build fastpath bench-build sizeclass-table fuzz fuzz-build fuzz-corpus
 
 all: lib
@@ -217,7 +217,8 @@ clean:
 
 help:
 	@echo "mempool make targets:"
-	@echo "  make            build build/libmempool.a and build/libmempool.so"
+	@echo "  make, make lib  build build/libmempool.a and build/libmempool.so"
+	@echo "  make tests-build / bench-build / fuzz-build   build without running"
 	@echo "  make test       build and run every test (ends with 'N passed, N failed')"
 	@echo "  make bench      build and run the benchmark suite against glibc, jemalloc,"
 	@echo "                  tcmalloc and mimalloc (RUNS=n, QUICK=1, THREADS=1,2,4,8)"

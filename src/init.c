@@ -7,10 +7,12 @@
  * clamped to it.
  *
  * Start-up happens on the first call that needs it (the first slow path of
- * any thread, or a constructor, whichever comes first) under _mp_init_lock.
- * The thread that runs it may re-enter malloc (pthread_atfork may allocate):
- * it then finds _mp_ready == 1 and is served without a thread cache, straight
- * from the central lists, which need no start-up of their own.
+ * any thread, or a constructor, whichever comes first) under init_lock.
+ * The thread that runs it may re-enter malloc (a getenv that allocates: not
+ * glibc's, but a program may interpose its own): it then finds _mp_ready ==
+ * 1 and is served without a thread cache, straight from the central lists,
+ * which need no start-up of their own.  pthread_atfork, which may allocate in
+ * glibc, is called only once _mp_ready is 2, as an ordinary malloc.
  */
 #define _GNU_SOURCE
 #include <limits.h>
