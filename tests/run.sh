@@ -148,6 +148,8 @@ check_harness_run() {
         fail "$name" "$(describe_status $rc "$tmo")${sum:+; $sum}${failed_cases:+; failed: $failed_cases}"
     elif [ -z "$sum" ]; then
         fail "$name" "exit 0 but no 'N passed, N failed' line"
+    elif printf '%s' "$sum" | grep -q -E '^0 passed, 0 failed$'; then
+        fail "$name" "ran no test ($sum)"
     else
         pass "$name" "$sum; ${secs}s"
     fi
@@ -173,12 +175,7 @@ for src in "$tests_dir"/unit/*.c; do
     [ -e "$src" ] || continue
     prog_for unit "$src" || continue
     run_prog "$tmo" "$prog"
-    if [ $rc -eq 0 ]; then
-        sum=$(summary_of)
-        pass "$name" "${sum:+$sum; }${secs}s"
-    else
-        fail "$name" "$(describe_status $rc "$tmo")"
-    fi
+    check_harness_run "$name"
 done
 
 # ---- API tests: static, plain glibc, plain under LD_PRELOAD ----------------
@@ -249,7 +246,11 @@ for src in "$tests_dir"/misuse/*.c; do
     fi
     got=$(printf '%s\n' "$line" | grep -o -E '0x[0-9a-f]+' | tail -n 1)
     announced=$(sed -n 's/^misuse: address \(0x[0-9a-f]*\)$/\1/p' "$work/err" | head -n 1)
-    if [ -n "$announced" ] && [ $((got)) -ne $((announced)) ]; then
+    if [ -z "$announced" ]; then
+        fail "$name" "the program did not announce its bad pointer (misuse: address 0x...)"
+        continue
+    fi
+    if [ $((got)) -ne $((announced)) ]; then
         fail "$name" "reported address $got, but the bad pointer was $announced"
         continue
     fi

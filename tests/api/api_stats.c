@@ -209,7 +209,8 @@ TEST(trim_keeps_live_blocks)
     }
 }
 
-/* mp_stats_print writes a non-empty report and does not allocate. */
+/* mp_stats_print writes a non-empty report (that it allocates nothing is
+ * stats_allocate_nothing's test) and changes no count. */
 TEST(stats_print_writes)
 {
     int fd = memfd_create("mp_stats_print", MFD_CLOEXEC);
@@ -232,6 +233,47 @@ TEST(stats_print_writes)
     for (ssize_t i = 0; i < total; i++)
         digits += buf[i] >= '0' && buf[i] <= '9';
     CHECK_MSG(digits > 5, "mp_stats_print output has no numbers: %.200s", buf);
+    mp_free(keep);
+}
+
+/* A thread's first allocation creates its thread cache, which mp_stats_get
+ * counts: so a fresh thread that calls mp_stats_get, mp_stats_print and
+ * mp_stats_get again sees the count unchanged iff it allocated nothing in
+ * between, a malloc+free pair included (which no counter would show). */
+static int probe_fd;
+static bool probe_allocates;
+
+static void *probe_thread(void *arg)
+{
+    mp_stats_t a, b;
+    mp_stats_get(&a);
+    if (probe_allocates)
+        mp_free(mp_malloc(16));
+    else
+        mp_stats_print(probe_fd);
+    mp_stats_get(&b);
+    *(long *)arg = (long)b.thread_caches - (long)a.thread_caches;
+    return NULL;
+}
+
+static long caches_made_by_probe(bool allocate)
+{
+    long made = -1;
+    pthread_t t;
+    probe_allocates = allocate;
+    if (pthread_create(&t, NULL, probe_thread, &made) != 0) return -1;
+    pthread_join(t, NULL);
+    return made;
+}
+
+TEST(stats_allocate_nothing)
+{
+    probe_fd = memfd_create("mp_stats_print", MFD_CLOEXEC);
+    REQUIRE(probe_fd >= 0);
+    void *keep = mp_malloc(300);          /* something to print */
+    CHECK_EQ(caches_made_by_probe(true), 1);    /* the probe sees an allocation */
+    CHECK_EQ(caches_made_by_probe(false), 0);
+    close(probe_fd);
     mp_free(keep);
 }
 
@@ -321,6 +363,7 @@ int main(void)
     RUN(trim_releases_memory);
     RUN(trim_keeps_live_blocks);
     RUN(stats_print_writes);
+    RUN(stats_allocate_nothing);
     RUN(memory_source_too_late);
     A = &api_mp;
     RUN_AS("rss_returns_after_free/mp", rss_returns_after_free);
