@@ -38,6 +38,7 @@ mp_lock_t _mp_pageheap_lock = MP_LOCK_INIT;
 
 static mp_span_t *lists[MP_PH_LISTS + 1];   /* [n]: free spans of n pages */
 static mp_span_t *large_list;               /* free spans > MP_PH_LISTS pages */
+static mp_span_t *tails[MP_PH_LISTS + 2];   /* last span of each list ([MP_PH_LISTS+1]: large) */
 static uint64_t nonempty[(MP_PH_LISTS + 1 + 63) / 64];
 static mp_span_t *spare_spans;              /* recycled span structures */
 
@@ -141,16 +142,20 @@ static mp_span_t **list_for(size_t npages) {
     return npages <= MP_PH_LISTS ? &lists[npages] : &large_list;
 }
 
+static mp_span_t **tail_for(size_t npages) {
+    return &tails[npages <= MP_PH_LISTS ? npages : MP_PH_LISTS + 1];
+}
+
 static void list_insert(mp_span_t *s) {
-    mp_span_t **l = list_for(s->npages);
+    mp_span_t **l = list_for(s->npages), **tl = tail_for(s->npages);
     s->prev = NULL;
     if (s->dirty || *l == NULL) {           /* dirty at the front */
         s->next = *l;
-        if (*l) (*l)->prev = s;
+        if (*l) (*l)->prev = s; else *tl = s;
         *l = s;
     } else {                                /* clean at the back */
-        mp_span_t *t = *l;
-        while (t->next) t = t->next;
+        mp_span_t *t = *tl;
+        *tl = s;
         t->next = s;
         s->prev = t;
         s->next = NULL;
@@ -164,7 +169,7 @@ static void list_insert(mp_span_t *s) {
 static void list_remove(mp_span_t *s) {
     mp_span_t **l = list_for(s->npages);
     if (s->prev) s->prev->next = s->next; else *l = s->next;
-    if (s->next) s->next->prev = s->prev;
+    if (s->next) s->next->prev = s->prev; else *tail_for(s->npages) = s->prev;
     s->next = s->prev = NULL;
     s->in_list = 0;
     if (s->npages <= MP_PH_LISTS && *l == NULL)
@@ -314,10 +319,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
         p = _mp_os_alloc(bytes, a);
         if (p == NULL) return NULL;
     }
-    if (huge) {
-        _mp_os_advise_huge(p, bytes);
-        st_huge += bytes;
-    }
+    if (huge) _mp_os_advise_huge(p, bytes);
     size_t total = bytes / MP_PAGE_SIZE;
     mp_span_t *s = _mp_span_new();
     if (s == NULL || !_mp_pagemap_ensure((uintptr_t)p, total)) {
@@ -326,6 +328,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
         return NULL;
     }
     st_mapped += bytes;
+    if (huge) st_huge += bytes;
     st_os_maps++;
     if (heap_low == 0 || (uintptr_t)p < heap_low) heap_low = (uintptr_t)p;
     s->start = (uintptr_t)p;
@@ -511,8 +514,10 @@ static size_t release_span(mp_span_t *s) {
     return bytes;
 }
 
-/* Decommit dirty free spans freed at or before `older_than_ms`, biggest
- * first, until at most `keep` bytes of free dirty pages remain. */
+/* Decommit dirty free spans freed at or before `older_than_ms`, those of
+ * more than MP_PH_LISTS pages first (in list order), then by size from
+ * MP_PH_LISTS pages down, until at most `keep` bytes of free dirty pages
+ * remain. */
 static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
     size_t done = 0;
     mp_span_t *s = large_list;
@@ -570,13 +575,16 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
  *  - each free span is mapped at its ends, is FREE, and is on the list of
  *    its size;
  *  - no free span has a free neighbour (coalescing is complete);
+ *  - each list's back links and tail pointer are right;
  *  - the dirty/clean page counts add up;
  *  - a span's known-zero run lies inside it. */
 size_t _mp_pageheap_check(void) {
     size_t bad = 0, dirty = 0, clean = 0;
     mp_lock(&_mp_pageheap_lock);
     for (size_t n = 1; n <= MP_PH_LISTS + 1; n++) {
-        for (mp_span_t *s = n <= MP_PH_LISTS ? lists[n] : large_list; s; s = s->next) {
+        mp_span_t *last = NULL;
+        for (mp_span_t *s = n <= MP_PH_LISTS ? lists[n] : large_list; s; last = s, s = s->next) {
+            if (s->prev != last) bad++;
             if (s->state != MP_SPAN_FREE || !s->in_list) bad++;
             if (n <= MP_PH_LISTS ? s->npages != n : s->npages <= MP_PH_LISTS) bad++;
             if (mp_pagemap_span(s->start) != s) bad++;
@@ -593,6 +601,7 @@ size_t _mp_pageheap_check(void) {
             dirty += s->dirty;
             clean += s->npages - s->dirty;
         }
+        if (tails[n] != last) bad++;        /* list_insert appends clean spans there */
     }
     if (dirty != st_free_dirty || clean != st_free_clean) bad++;
     mp_unlock(&_mp_pageheap_lock);
