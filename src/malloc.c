@@ -329,9 +329,13 @@ void *mp_malloc_usable(size_t n, size_t *usable) {
 
 size_t mp_trim(void) {
     mp_ensure_init();
+    mp_pageheap_stats_t a, b;
+    _mp_pageheap_stats(&a);
     _mp_tcache_thread_flush();
     _mp_central_drain_slots();
-    return _mp_pageheap_release(0);
+    _mp_pageheap_release(0);
+    _mp_pageheap_stats(&b);
+    return b.released - a.released;     /* also what the drain's frees released */
 }
 
 void mp_thread_flush(void) { _mp_tcache_thread_flush(); }
