@@ -13,6 +13,7 @@
  * gets an abort instead of an exception nobody could catch.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -34,7 +35,9 @@ MP_EXPORT void *memalign(size_t align, size_t n) {
     /* glibc rounds a non-power-of-two alignment up instead of failing. */
     if (align <= 1) return mp_malloc(n);
     if (!mp_is_pow2(align)) {
-        if (align > ((size_t)1 << 62)) { errno = EINVAL; return NULL; }
+        /* Above 2^63 there is no power of two to round to: glibc's EINVAL.
+         * Below, the rounded alignment fails later with ENOMEM, as there. */
+        if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
         size_t a = 1;
         while (a < align) a <<= 1;
         align = a;
@@ -112,16 +115,39 @@ typedef void (*mp_new_handler_t)(void);
 extern mp_new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
 extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 
+/* libstdc++'s symbol `name`, found when the weak reference was not bound:
+ * libstdc++ loaded after us (dlopen of a C++ library by a C program) or not
+ * in the global scope (RTLD_LOCAL).  NULL without a shared libstdc++. */
+static void *cxx_sym(const char *name) {
+    void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    return h ? dlsym(h, name) : NULL;
+}
+
 MP_COLD static void *cxx_new_fail(size_t n, size_t align, bool nothrow) {
+    mp_new_handler_t (*get)(void) = _ZSt15get_new_handlerv;
+    if (get == NULL) get = (mp_new_handler_t (*)(void))cxx_sym("_ZSt15get_new_handlerv");
+    /* A handler may throw bad_alloc, which a nothrow new must turn into
+     * NULL: a catch C cannot write.  libstdc++'s own nothrow operator is
+     * that catch around ::operator new, which is ours again (throwing). */
+    if (nothrow && get && get()) {
+        void *f = cxx_sym(align ? "_ZnwmSt11align_val_tRKSt9nothrow_t" : "_ZnwmRKSt9nothrow_t");
+        if (f) {
+            static const char tag = 0;   /* a std::nothrow_t stand-in: empty */
+            return align ? ((void *(*)(size_t, size_t, const void *))f)(n, align, &tag)
+                         : ((void *(*)(size_t, const void *))f)(n, &tag);
+        }
+    }
     for (;;) {
-        mp_new_handler_t h = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+        mp_new_handler_t h = get ? get() : NULL;
         if (h == NULL) break;
         h();
         void *p = align ? mp_aligned_alloc(align, n) : mp_malloc(n);
         if (p) return p;
     }
     if (nothrow) return NULL;
-    if (_ZSt17__throw_bad_allocv) _ZSt17__throw_bad_allocv();
+    void (*thr)(void) = _ZSt17__throw_bad_allocv;
+    if (thr == NULL) thr = (void (*)(void))cxx_sym("_ZSt17__throw_bad_allocv");
+    if (thr) thr();
     _mp_fatal("operator new: out of memory, no C++ runtime to throw", NULL);
 }
 

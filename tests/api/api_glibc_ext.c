@@ -46,6 +46,19 @@ static void do_memalign(void)
             free(p);
         }
     }
+    /* Impossible alignments, as glibc answers them: one that is not a power
+     * of two is rounded up, so below 2^63 it fails for want of memory;
+     * above, there is nothing to round to. */
+    static const struct { size_t align; int err; } bad[] = {
+        { ((size_t)1 << 62) + 1, ENOMEM }, { SIZE_MAX / 2, ENOMEM },
+        { SIZE_MAX / 2 + 2, EINVAL }, { SIZE_MAX, EINVAL },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        void *q = memalign(launder_size(bad[i].align), launder_size(1));
+        CHECK_MSG(q == NULL && errno == bad[i].err, "memalign(%#zx, 1) = %p, errno %d (want %d)",
+                  bad[i].align, q, errno, bad[i].err);
+    }
     /* realloc of a memalign block */
     unsigned char *p = memalign(4096, 100);
     CHECK(p != NULL);
