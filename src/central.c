@@ -11,9 +11,10 @@
  *     list or still uncarved past their bump pointer (carving lazily keeps a
  *     new span's untouched pages out of RSS).
  * Objects from a flush that does not fill a slot go back to their own span
- * (found in the page map).  A span of a class up to 8 KiB whose last object
- * comes back stays on its class's list, empty, while all the empty spans
- * kept so (every class and arena) come to at most MEMPOOL_RETAIN; the next
+ * (found in the page map).  A span of at most 4 pages and 4 objects or
+ * more whose last object comes back stays on its class's list, empty,
+ * while all the empty spans kept so (every class and arena) come to at
+ * most MEMPOOL_RETAIN; the next
  * take that reaches it carves it again from its start, as if fresh.  Other
  * emptied spans return to the page heap, except one spare per class of
  * one-page spans.  Why: a thread that allocates and frees more than its
@@ -80,7 +81,8 @@ static inline size_t span_bytes(const mp_class_t *k) { return (size_t)k->pages *
 /* Keep a span of class k, just emptied, on its list?  Within MEMPOOL_RETAIN
  * for all of them, and always the first one of a class of one-page spans (a
  * class that oscillates around a span boundary).  Only spans of at most 4
- * pages and 4 objects or more (classes up to 8 KiB): a span of fewer objects
+ * pages and 4 objects or more (most classes up to 2 KiB and some to 8 KiB;
+ * not, e.g., 1280 B, whose spans are 8 pages): a span of fewer objects
  * is little more than a free object, which the thread caches already keep,
  * and a bigger span saves the same page-heap round trip for more memory
  * that no other class can use meanwhile, where in the page heap its pages
