@@ -9,8 +9,9 @@
  * C++ semantics without a C++ runtime dependency: a throwing operator new
  * that cannot allocate calls the installed new_handler and retries, and
  * throws std::bad_alloc through libstdc++'s std::__throw_bad_alloc, both
- * referenced weakly - a C program has no C++ runtime and no handler, and
- * gets an abort instead of an exception nobody could catch.
+ * referenced weakly, or looked up in a libstdc++ loaded later - a C program
+ * has no C++ runtime and no handler, and gets an abort instead of an
+ * exception nobody could catch.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
