@@ -129,6 +129,10 @@ MP_API void mp_stats_print(int fd);
  *   decommit: the contents of [p, p+size) are no longer needed; the memory
  *            must read as zero when next touched.  Return false if that was
  *            not done (mempool then treats the range as still in use).
+ * Regions that alloc returns back to back are joined, as mmap's are: a
+ * block, and a decommit range, may then span two or more of them (always
+ * within what alloc returned).  A source that cannot allow that leaves a
+ * gap of at least one page between its regions.
  * arg is passed to each call.  The callbacks run with mempool's page heap
  * lock held: they must not allocate with malloc or any mempool function
  * (that would wait for the lock forever), nor block for long. */

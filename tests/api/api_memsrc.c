@@ -38,6 +38,28 @@ static int find_region(uintptr_t p, size_t n)
     return -1;
 }
 
+/* [p, p+n) lies within regions from alloc, maybe several back to back
+ * (mempool joins adjacent regions, as mempool.h says). */
+static bool within_regions(uintptr_t p, size_t n)
+{
+    if (p + n < p)
+        return false;
+    while (n > 0) {
+        int i = -1;
+        for (int j = 0; j < src.nreg && i < 0; j++)
+            if (p >= src.base[j] && p < src.base[j] + src.size[j])
+                i = j;
+        if (i < 0)
+            return false;
+        size_t in = src.base[i] + src.size[i] - p;
+        if (in >= n)
+            return true;
+        p += in;
+        n -= in;
+    }
+    return true;
+}
+
 static void *src_alloc(size_t size, size_t align, void *arg)
 {
     pthread_mutex_lock(&src.mu);
@@ -97,7 +119,7 @@ static bool src_decommit(void *p, size_t size, void *arg)
     pthread_mutex_lock(&src.mu);
     src.decommits++;
     bool ok = !src.decommit_refuses;
-    if (find_region((uintptr_t)p, size) < 0 || (uintptr_t)p % page_size || size % page_size ||
+    if (!within_regions((uintptr_t)p, size) || (uintptr_t)p % page_size || size % page_size ||
         arg != &src)
         src.bad_ranges++;
     else if (ok)
