@@ -124,9 +124,11 @@ static void *cxx_sym(const char *name) {
     return h ? dlsym(h, name) : NULL;
 }
 
+/* The weak reference if it was bound, else the symbol looked up. */
+#define CXX_FN(weak) ((__typeof__(&weak))((weak) ? (void *)(weak) : cxx_sym(#weak)))
+
 MP_COLD static void *cxx_new_fail(size_t n, size_t align, bool nothrow) {
-    mp_new_handler_t (*get)(void) = _ZSt15get_new_handlerv;
-    if (get == NULL) get = (mp_new_handler_t (*)(void))cxx_sym("_ZSt15get_new_handlerv");
+    mp_new_handler_t (*get)(void) = CXX_FN(_ZSt15get_new_handlerv);
     /* A handler may throw bad_alloc, which a nothrow new must turn into
      * NULL: a catch C cannot write.  libstdc++'s own nothrow operator is
      * that catch around ::operator new, which is ours again (throwing). */
@@ -146,8 +148,7 @@ MP_COLD static void *cxx_new_fail(size_t n, size_t align, bool nothrow) {
         if (p) return p;
     }
     if (nothrow) return NULL;
-    void (*thr)(void) = _ZSt17__throw_bad_allocv;
-    if (thr == NULL) thr = (void (*)(void))cxx_sym("_ZSt17__throw_bad_allocv");
+    void (*thr)(void) = CXX_FN(_ZSt17__throw_bad_allocv);
     if (thr) thr();
     _mp_fatal("operator new: out of memory, no C++ runtime to throw", NULL);
 }

@@ -36,10 +36,13 @@
 
 mp_lock_t _mp_pageheap_lock = MP_LOCK_INIT;
 
-static mp_span_t *lists[MP_PH_LISTS + 1];   /* [n]: free spans of n pages */
-static mp_span_t *large_list;               /* free spans > MP_PH_LISTS pages */
-static mp_span_t *tails[MP_PH_LISTS + 2];   /* last span of each list ([MP_PH_LISTS+1]: large) */
-static uint64_t nonempty[(MP_PH_LISTS + 1 + 63) / 64];
+/* lists[n]: free spans of n pages; lists[PH_LARGE]: those of more than
+ * MP_PH_LISTS pages.  tails[]: the last span of each (clean spans are
+ * appended there). */
+#define PH_LARGE (MP_PH_LISTS + 1)
+static mp_span_t *lists[PH_LARGE + 1];
+static mp_span_t *tails[PH_LARGE + 1];
+static uint64_t nonempty[(PH_LARGE + 63) / 64];   /* lists 1..MP_PH_LISTS */
 static mp_span_t *spare_spans;              /* recycled span structures */
 
 static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
@@ -138,16 +141,11 @@ static mp_zrange_t zr_join(mp_zrange_t a, size_t an, mp_zrange_t b) {
     return zr_union(a, b.lo < b.hi ? zr_make(an + b.lo, an + b.hi) : zr_none);
 }
 
-static mp_span_t **list_for(size_t npages) {
-    return npages <= MP_PH_LISTS ? &lists[npages] : &large_list;
-}
-
-static mp_span_t **tail_for(size_t npages) {
-    return &tails[npages <= MP_PH_LISTS ? npages : MP_PH_LISTS + 1];
-}
+static size_t list_no(size_t npages) { return npages <= MP_PH_LISTS ? npages : PH_LARGE; }
 
 static void list_insert(mp_span_t *s) {
-    mp_span_t **l = list_for(s->npages), **tl = tail_for(s->npages);
+    size_t i = list_no(s->npages);
+    mp_span_t **l = &lists[i], **tl = &tails[i];
     s->prev = NULL;
     if (s->dirty || *l == NULL) {           /* dirty at the front */
         s->next = *l;
@@ -167,9 +165,10 @@ static void list_insert(mp_span_t *s) {
 }
 
 static void list_remove(mp_span_t *s) {
-    mp_span_t **l = list_for(s->npages);
+    size_t i = list_no(s->npages);
+    mp_span_t **l = &lists[i];
     if (s->prev) s->prev->next = s->next; else *l = s->next;
-    if (s->next) s->next->prev = s->prev; else *tail_for(s->npages) = s->prev;
+    if (s->next) s->next->prev = s->prev; else tails[i] = s->prev;
     s->next = s->prev = NULL;
     s->in_list = 0;
     if (s->npages <= MP_PH_LISTS && *l == NULL)
@@ -211,7 +210,7 @@ static mp_span_t *heap_find(size_t npages, size_t align) {
     }
     if (n != 0) return lists[n];
     mp_span_t *best = NULL;
-    for (mp_span_t *s = large_list; s; s = s->next)
+    for (mp_span_t *s = lists[PH_LARGE]; s; s = s->next)
         if (s->npages >= npages && span_fits(s, npages, align) &&
             (best == NULL || s->npages < best->npages ||
              (s->npages == best->npages && s->start < best->start)))
@@ -520,7 +519,7 @@ static size_t release_span(mp_span_t *s) {
  * remain. */
 static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
     size_t done = 0;
-    mp_span_t *s = large_list;
+    mp_span_t *s = lists[PH_LARGE];
     while (s && st_free_dirty * MP_PAGE_SIZE > keep) {
         mp_span_t *nx = s->next;
         if (s->dirty && s->free_ms <= older_than_ms) done += release_span(s);
@@ -581,12 +580,12 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
 size_t _mp_pageheap_check(void) {
     size_t bad = 0, dirty = 0, clean = 0;
     mp_lock(&_mp_pageheap_lock);
-    for (size_t n = 1; n <= MP_PH_LISTS + 1; n++) {
+    for (size_t n = 1; n <= PH_LARGE; n++) {
         mp_span_t *last = NULL;
-        for (mp_span_t *s = n <= MP_PH_LISTS ? lists[n] : large_list; s; last = s, s = s->next) {
+        for (mp_span_t *s = lists[n]; s; last = s, s = s->next) {
             if (s->prev != last) bad++;
             if (s->state != MP_SPAN_FREE || !s->in_list) bad++;
-            if (n <= MP_PH_LISTS ? s->npages != n : s->npages <= MP_PH_LISTS) bad++;
+            if (list_no(s->npages) != n) bad++;
             if (mp_pagemap_span(s->start) != s) bad++;
             if (mp_pagemap_span(s->start + (s->npages - 1) * MP_PAGE_SIZE) != s) bad++;
             mp_span_t *l = s->start >= MP_PAGE_SIZE ? mp_pagemap_span(s->start - MP_PAGE_SIZE) : NULL;
@@ -618,8 +617,8 @@ static void put_num(int fd, uint64_t v) {
 void _mp_pageheap_print(int fd) {
     mp_lock(&_mp_pageheap_lock);
     put(fd, "page heap: free spans by pages (count dirty/clean)\n");
-    for (size_t n = 1; n <= MP_PH_LISTS + 1; n++) {
-        mp_span_t *l = n <= MP_PH_LISTS ? lists[n] : large_list;
+    for (size_t n = 1; n <= PH_LARGE; n++) {
+        mp_span_t *l = lists[n];
         size_t d = 0, c = 0, pages = 0;
         for (mp_span_t *s = l; s; s = s->next) {
             if (s->dirty) d++; else c++;
