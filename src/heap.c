@@ -290,10 +290,7 @@ static int heap_find(mp_heap_t *h, uintptr_t p, hfound_t *f) {
     }
     /* A small object freed after its chunk emptied and went back to the
      * page heap: a free span still starts there. */
-    mp_span_t *gone = mp_pagemap_span(cs);
-    if (gone != NULL && gone->start == cs && gone->state == MP_SPAN_FREE &&
-        gone->npages * MP_PAGE_SIZE >= HCHUNK)
-        return MP_EDOUBLEFREE;
+    if (_mp_pageheap_free_at(cs, HCHUNK)) return MP_EDOUBLEFREE;
     if ((p & (MP_PAGE_SIZE - 1)) == HLARGE_HDR) {
         uintptr_t q = p - HLARGE_HDR;
         if (hset_has(&h->spans, q | 1)) {

@@ -191,6 +191,9 @@ typedef struct {
 void _mp_pageheap_stats(mp_pageheap_stats_t *st);
 void _mp_pageheap_print(int fd);
 size_t _mp_pageheap_check(void);               /* broken invariants */
+/* Does a free span of at least `bytes` start at p?  (Read under the page
+ * heap lock: span records change under it.) */
+bool _mp_pageheap_free_at(uintptr_t p, size_t bytes);
 void _mp_pageheap_count_large(size_t bytes, int sign);
 
 /* ---- central.c ------------------------------------------------------------ */

@@ -570,6 +570,15 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
     st->small_spans_bytes = __atomic_load_n(&st_small_spans, __ATOMIC_RELAXED);
 }
 
+bool _mp_pageheap_free_at(uintptr_t p, size_t bytes) {
+    mp_lock(&_mp_pageheap_lock);
+    mp_span_t *s = mp_pagemap_span(p);
+    bool yes = s != NULL && s->start == p && s->state == MP_SPAN_FREE &&
+               s->npages * MP_PAGE_SIZE >= bytes;
+    mp_unlock(&_mp_pageheap_lock);
+    return yes;
+}
+
 /* Check the page heap's invariants; returns how many are broken (tests).
  *  - each free span is mapped at its ends, is FREE, and is on the list of
  *    its size;
