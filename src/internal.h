@@ -85,6 +85,7 @@ void _mp_os_init(void);
 void *_mp_os_alloc(size_t size, size_t align);        /* heap memory, zeroed */
 void *_mp_os_alloc_at(void *at, size_t size);        /* exactly there, or NULL */
 void _mp_os_free(void *p, size_t size);
+bool _mp_os_unmap(void *p, size_t size);              /* false: not done */
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
 size_t _mp_os_huge_size(void);                       /* THP size, 0: none */
 void _mp_os_advise_huge(void *p, size_t size);

@@ -107,6 +107,14 @@ void _mp_os_free(void *p, size_t size) {
     }
 }
 
+/* Give [p, p+size), whole OS pages of a region, back to the kernel: any
+ * part of an mmap'ed region can go.  A custom source takes back only whole
+ * regions (its free callback), so with one this does nothing and says so. */
+bool _mp_os_unmap(void *p, size_t size) {
+    if (source.alloc || ((uintptr_t)p | size) & (_mp_os_page - 1)) return false;
+    return munmap(p, size) == 0;    /* ENOMEM: the split would pass vm.max_map_count */
+}
+
 bool _mp_os_decommit(void *p, size_t size) {
     uintptr_t a = mp_align_up((uintptr_t)p, _mp_os_page);
     uintptr_t b = mp_align_down((uintptr_t)p + size, _mp_os_page);

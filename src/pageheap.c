@@ -14,11 +14,12 @@
  * holds an aligned run of the wanted length and splits off the pieces before
  * and after it.
  *
- * Memory comes from the OS layer in chunks of at least MEMPOOL_CHUNK bytes
- * and is never unmapped: pages go back to the OS with a decommit (madvise)
- * when the free dirty pages exceed MEMPOOL_RETAIN and have stayed free for
- * MEMPOOL_DECAY_MS, and on mp_trim().  The
- * address space stays, so neighbouring chunks can coalesce; new chunks are
+ * Memory comes from the OS layer in chunks of at least MEMPOOL_CHUNK bytes.
+ * Pages go back to the OS with a decommit (madvise) when the free dirty
+ * pages exceed MEMPOOL_RETAIN and have stayed free for MEMPOOL_DECAY_MS, and
+ * on mp_trim().  The address space stays, so neighbouring chunks can
+ * coalesce, unless free clean spans pile up far past what the heap uses
+ * (heap_unmap_clean: then the big ones are unmapped); new chunks are
  * mapped right below the lowest one when that range is free (heap_grow_down),
  * so they do.  Once the heap is big (MEMPOOL_HUGEPAGES), new chunks start
  * on a huge-page boundary and are advised transparent huge pages.
@@ -513,6 +514,49 @@ static size_t release_span(mp_span_t *s) {
     return bytes;
 }
 
+/* ---- returning address space -------------------------------------------------- */
+/* A wholly clean free span holds address space and nothing else, and is
+ * normally reused.  But a heap that cannot grow in one piece (a mapping of
+ * the program's right below it) and serves ever bigger blocks maps anew for
+ * each, and its clean spans pile up: 200 steps of a block growing by 1 MiB,
+ * each beside an 8 MiB mapping of the program's, mapped 20 GB for 259 MB in
+ * use.  That costs no RSS, but it counts against vm.overcommit_memory=2 and
+ * RLIMIT_AS.  So once the clean free pages pass the larger of 64 MiB and
+ * twice the recent peak in use, wholly clean spans of over MP_PH_LISTS
+ * pages (1 MiB) are unmapped until they are down to half that.  Not smaller
+ * spans: each unmap can split a kernel mapping in two, and their number is
+ * limited (vm.max_map_count).  Not with a custom memory source (it takes
+ * back whole regions only) nor with huge pages (their count is kept per
+ * chunk).  Clean spans sit at the back of the list, so the walk starts at
+ * its tail. */
+#define MP_UNMAP_FLOOR ((size_t)64 << 20)
+
+static bool span_unmap(mp_span_t *s, uintptr_t end) {
+    if (!_mp_os_unmap((void *)s->start, end - s->start)) return false;
+    list_remove(s);
+    /* The ends were the entries a lookup trusts; the pages in between were
+     * stale already (types.h). */
+    _mp_pagemap_set_span(s->start, NULL);
+    _mp_pagemap_set_span(end - MP_PAGE_SIZE, NULL);
+    if (s->start == heap_low) heap_low = end;   /* grow back into the gap */
+    st_mapped -= end - s->start;
+    span_recycle(s);
+    return true;
+}
+
+static void heap_unmap_clean(void) {
+    size_t limit = 2 * peak_in_use * MP_PAGE_SIZE;
+    if (limit < MP_UNMAP_FLOOR) limit = MP_UNMAP_FLOOR;
+    if (st_free_clean * MP_PAGE_SIZE <= limit || st_huge) return;
+    for (mp_span_t *s = tails[PH_LARGE], *pv; s && s->dirty == 0; s = pv) {
+        pv = s->prev;
+        uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+        if (((s->start | end) & (_mp_os_page - 1)) != 0) continue;   /* 64 KiB OS pages */
+        if (!span_unmap(s, end)) return;         /* a custom source, or the kernel said no */
+        if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+    }
+}
+
 /* Decommit dirty free spans freed at or before `older_than_ms`, those of
  * more than MP_PH_LISTS pages first (in list order), then by size from
  * MP_PH_LISTS pages down, until at most `keep` bytes of free dirty pages
@@ -534,6 +578,7 @@ static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
         }
     }
     st_released += done;
+    heap_unmap_clean();
     return done;
 }
 

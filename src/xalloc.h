@@ -122,7 +122,7 @@ int _mp_xlayout(size_t obj_size, size_t initial, unsigned flags, bool links, mp_
 /* Objects that `chunks` chunks of layout l can hold, and never more than
  * fit in MP_XSPACE_MAX bytes: what create checks `initial` against, so that
  * an impossible count fails at once instead of mapping memory until the
- * system refuses (the page heap never unmaps what it has mapped). */
+ * system refuses. */
 #define MP_XSPACE_MAX ((size_t)1 << 46)
 size_t _mp_xroom(const mp_xlayout_t *l, size_t chunks);
 /* A new chunk with every state XS_NONE, or NULL. */
