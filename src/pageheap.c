@@ -442,6 +442,7 @@ void _mp_pageheap_set_small(mp_span_t *s, unsigned cls) {
 }
 
 static size_t heap_release_locked(size_t keep, uint64_t older_than_ms);
+static void heap_unmap_clean(void);
 
 void _mp_pageheap_free(mp_span_t *s) {
     if (s->state == MP_SPAN_SMALL) {
@@ -484,6 +485,7 @@ void _mp_pageheap_free(mp_span_t *s) {
             if (peak_in_use < used) peak_in_use = used;
         }
     }
+    heap_unmap_clean();
     mp_unlock(&_mp_pageheap_lock);
 }
 
@@ -521,7 +523,9 @@ static size_t release_span(mp_span_t *s) {
  * each, and its clean spans pile up: 200 steps of a block growing by 1 MiB,
  * each beside an 8 MiB mapping of the program's, mapped 20 GB for 259 MB in
  * use.  That costs no RSS, but it counts against vm.overcommit_memory=2 and
- * RLIMIT_AS.  So once the clean free pages pass the larger of 64 MiB and
+ * RLIMIT_AS.  (So does an alignment's slack: the growth toward an aligned
+ * run of a 1 GiB-aligned block maps up to 1 GiB below the heap.)  So after
+ * a free or a trim, once the clean free pages pass the larger of 64 MiB and
  * twice the recent peak in use, wholly clean spans of over MP_PH_LISTS
  * pages (1 MiB) are unmapped until they are down to half that.  Not smaller
  * spans: each unmap can split a kernel mapping in two, and their number is
@@ -578,13 +582,13 @@ static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
         }
     }
     st_released += done;
-    heap_unmap_clean();
     return done;
 }
 
 size_t _mp_pageheap_release(size_t keep) {
     mp_lock(&_mp_pageheap_lock);
     size_t r = heap_release_locked(keep, UINT64_MAX);
+    heap_unmap_clean();
     mp_unlock(&_mp_pageheap_lock);
     return r;
 }
