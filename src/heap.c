@@ -298,9 +298,9 @@ static int heap_find(mp_heap_t *h, uintptr_t p, hfound_t *f) {
             return MP_OK;
         }
         /* A large object freed and its pages not reused: the page heap has
-         * a free span starting there (page-heap metadata, not user memory). */
-        mp_span_t *t = mp_pagemap_span(q);
-        if (t != NULL && t->start == q && t->state == MP_SPAN_FREE) return MP_EDOUBLEFREE;
+         * a free span starting there (asked under its lock, as other threads
+         * rewrite span records). */
+        if (_mp_pageheap_free_at(q, MP_PAGE_SIZE)) return MP_EDOUBLEFREE;
     }
     /* Inside one of its large objects (the page map cannot say whose: its
      * entries for a span's inner pages may be stale): a walk of the heap's
