@@ -525,15 +525,15 @@ static size_t release_span(mp_span_t *s) {
  * use.  That costs no RSS, but it counts against vm.overcommit_memory=2 and
  * RLIMIT_AS.  (So does an alignment's slack: the growth toward an aligned
  * run of a 1 GiB-aligned block maps up to 1 GiB below the heap.)  So after
- * a free or a trim, once the clean free pages pass the larger of 64 MiB and
- * twice the recent peak in use, wholly clean spans of over MP_PH_LISTS
+ * a free or a trim, once the clean free pages pass the larger of 16 chunks
+ * (MEMPOOL_CHUNK: 64 MiB) and twice the recent peak in use, wholly clean
+ * spans of over MP_PH_LISTS
  * pages (1 MiB) are unmapped until they are down to half that.  Not smaller
  * spans: each unmap can split a kernel mapping in two, and their number is
  * limited (vm.max_map_count).  Not with a custom memory source (it takes
  * back whole regions only) nor with huge pages (their count is kept per
  * chunk).  Clean spans sit at the back of the list, so the walk starts at
  * its tail. */
-#define MP_UNMAP_FLOOR ((size_t)64 << 20)
 
 static bool span_unmap(mp_span_t *s, uintptr_t end) {
     if (!_mp_os_unmap((void *)s->start, end - s->start)) return false;
@@ -550,7 +550,7 @@ static bool span_unmap(mp_span_t *s, uintptr_t end) {
 
 static void heap_unmap_clean(void) {
     size_t limit = 2 * peak_in_use * MP_PAGE_SIZE;
-    if (limit < MP_UNMAP_FLOOR) limit = MP_UNMAP_FLOOR;
+    if (limit < 16 * (size_t)mp_option(MP_OPT_CHUNK)) limit = 16 * (size_t)mp_option(MP_OPT_CHUNK);
     if (st_free_clean * MP_PAGE_SIZE <= limit || st_huge) return;
     for (mp_span_t *s = tails[PH_LARGE], *pv; s && s->dirty == 0; s = pv) {
         pv = s->prev;

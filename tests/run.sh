@@ -305,7 +305,11 @@ fi
 # tests/fuzz/X.c through tests/fuzz/driver.c: the committed corpus
 # (tests/fuzz/X.corpus, what libFuzzer found in `make fuzz`), then seeded
 # random inputs (a fifth under the sanitizers).  A generated input that fails
-# is kept as <builddir>/X.failure, to replay with the program.
+# is kept as <builddir>/X.failure, to replay with the program (with the
+# same environment).  Each target runs twice: with the default options, and
+# as X:eager with pages released at once and a 4 MiB floor on the address
+# space kept, so that the inputs also run over memory the page heap has
+# decommitted and over ranges it has unmapped and mapped again.
 for src in "$tests_dir"/fuzz/fuzz_*.c; do
     [ -e "$src" ] || continue
     prog_for fuzz "$src" || continue
@@ -313,13 +317,25 @@ for src in "$tests_dir"/fuzz/fuzz_*.c; do
     [ -e "$tests_dir/fuzz/$x.corpus" ] && corpus=("$tests_dir/fuzz/$x.corpus")
     runs=2000
     [ -n "$san" ] && runs=400
-    run_prog "$tmo" env FUZZ_FAILURE="$work/$x.failure" "$prog" --runs $runs --seed 1 "${corpus[@]}"
-    if [ $rc -ne 0 ] && [ -s "$work/$x.failure" ]; then
-        cp "$work/$x.failure" "$build/$x.failure"
-        fail "$name" "$(describe_status $rc "$tmo"); replay: $prog $build/$x.failure"
-    else
-        check_harness_run "$name"
-    fi
+    base=$name
+    for variant in default eager; do
+        envs=(FUZZ_FAILURE="$work/$x.failure")
+        name=$base
+        n=$runs
+        if [ $variant = eager ]; then     # a madvise per free: a fifth of the inputs
+            envs+=(MEMPOOL_DECAY_MS=0 MEMPOOL_RETAIN=0 MEMPOOL_CHUNK=256k)
+            name=$base:eager
+            n=$((runs / 5))
+        fi
+        rm -f "$work/$x.failure"
+        run_prog "$tmo" env "${envs[@]}" "$prog" --runs $n --seed 1 "${corpus[@]}"
+        if [ $rc -ne 0 ] && [ -s "$work/$x.failure" ]; then
+            cp "$work/$x.failure" "$build/$x.failure"
+            fail "$name" "$(describe_status $rc "$tmo"); replay: ${envs[*]:1} $prog $build/$x.failure"
+        else
+            check_harness_run "$name"
+        fi
+    done
 done
 
 # ---- preload programs ---------------------------------------------------------

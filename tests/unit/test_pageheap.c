@@ -536,7 +536,7 @@ TEST(trim_counts_all_it_releases) {
  * heap, so that the heap cannot grow in one piece and each bigger block
  * needs a mapping of its own.  The free spans left behind were never
  * unmapped: 20 GB mapped after 200 steps for 259 MB in use.  Clean ones
- * now are, past the larger of 64 MiB and twice the peak in use; with
+ * now are, past the larger of 16 chunks (64 MiB) and twice the peak in use; with
  * free dirty pages bounded by about twice the peak too (the release's hard
  * limit), address space stays within a small multiple of the peak. */
 static int unmap_child(void) {
