@@ -125,7 +125,10 @@ MP_API void mp_stats_print(int fd);
  * (mp_set_memory_source returns false afterwards).
  *   alloc:   return `size` bytes aligned to `align` (both multiples of the
  *            OS page size; align a power of two), zero-filled, or NULL.
- *   free:    give back a whole region obtained from alloc.
+ *   free:    give back a whole region obtained from alloc (when all of it
+ *            is free, decommitted, and the heap holds much more free
+ *            address space than it uses; may be NULL: then nothing goes
+ *            back).
  *   decommit: the contents of [p, p+size) are no longer needed; the memory
  *            must read as zero when next touched.  Return false if that was
  *            not done (mempool then treats the range as still in use).

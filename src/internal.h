@@ -86,6 +86,11 @@ void *_mp_os_alloc(size_t size, size_t align);        /* heap memory, zeroed */
 void *_mp_os_alloc_at(void *at, size_t size);        /* exactly there, or NULL */
 void _mp_os_free(void *p, size_t size);
 bool _mp_os_unmap(void *p, size_t size);              /* false: not done */
+/* What address space can go back to the source: any whole OS pages (mmap),
+ * only whole regions from alloc (a custom source with a free callback:
+ * _mp_os_free), or nothing (a custom source without one). */
+typedef enum { MP_GIVE_RANGES, MP_GIVE_REGIONS, MP_GIVE_NONE } mp_give_t;
+mp_give_t _mp_os_give_mode(void);
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
 size_t _mp_os_huge_size(void);                       /* THP size, 0: none */
 void _mp_os_advise_huge(void *p, size_t size);

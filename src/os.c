@@ -107,9 +107,13 @@ void _mp_os_free(void *p, size_t size) {
     }
 }
 
+mp_give_t _mp_os_give_mode(void) {
+    return source.alloc == NULL ? MP_GIVE_RANGES : source.free ? MP_GIVE_REGIONS : MP_GIVE_NONE;
+}
+
 /* Give [p, p+size), whole OS pages of a region, back to the kernel: any
  * part of an mmap'ed region can go.  A custom source takes back only whole
- * regions (its free callback), so with one this does nothing and says so. */
+ * regions (_mp_os_free), so with one this does nothing and says so. */
 bool _mp_os_unmap(void *p, size_t size) {
     if (source.alloc || ((uintptr_t)p | size) & (_mp_os_page - 1)) return false;
     return munmap(p, size) == 0;    /* ENOMEM: the split would pass vm.max_map_count */

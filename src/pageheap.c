@@ -305,6 +305,8 @@ static size_t heap_huge(void) {
     return from && st_mapped >= from ? _mp_os_huge_size() : 0;
 }
 
+static void region_record(uintptr_t start, size_t size);   /* see "returning address space" */
+
 static mp_span_t *heap_grow(size_t npages, size_t align) {
     size_t chunk = (size_t)mp_option(MP_OPT_CHUNK);
     size_t huge = heap_huge();
@@ -330,6 +332,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     st_mapped += bytes;
     if (huge) st_huge += bytes;
     st_os_maps++;
+    if (_mp_os_give_mode() == MP_GIVE_REGIONS) region_record((uintptr_t)p, bytes);
     if (heap_low == 0 || (uintptr_t)p < heap_low) heap_low = (uintptr_t)p;
     s->start = (uintptr_t)p;
     s->npages = total;
@@ -519,46 +522,126 @@ static size_t release_span(mp_span_t *s) {
 /* ---- returning address space -------------------------------------------------- */
 /* A wholly clean free span holds address space and nothing else, and is
  * normally reused.  But a heap that cannot grow in one piece (a mapping of
- * the program's right below it) and serves ever bigger blocks maps anew for
- * each, and its clean spans pile up: 200 steps of a block growing by 1 MiB,
- * each beside an 8 MiB mapping of the program's, mapped 20 GB for 259 MB in
- * use.  That costs no RSS, but it counts against vm.overcommit_memory=2 and
- * RLIMIT_AS.  (So does an alignment's slack: the growth toward an aligned
- * run of a 1 GiB-aligned block maps up to 1 GiB below the heap.)  So after
- * a free or a trim, once the clean free pages pass the larger of 16 chunks
- * (MEMPOOL_CHUNK: 64 MiB) and twice the recent peak in use, wholly clean
- * spans of over MP_PH_LISTS
- * pages (1 MiB) are unmapped until they are down to half that.  Not smaller
- * spans: each unmap can split a kernel mapping in two, and their number is
- * limited (vm.max_map_count).  Not with a custom memory source (it takes
- * back whole regions only) nor with huge pages (their count is kept per
- * chunk).  Clean spans sit at the back of the list, so the walk starts at
- * its tail. */
+ * the program's right below it, or a custom memory source) and serves ever
+ * bigger blocks maps anew for each, and its clean spans pile up: 200 steps
+ * of a block growing by 1 MiB, each beside an 8 MiB mapping of the
+ * program's, mapped 20 GB for 259 MB in use.  That costs no RSS, but it
+ * counts against vm.overcommit_memory=2 and RLIMIT_AS, and runs a source
+ * with a budget dry.  (So does an alignment's slack: the growth toward an
+ * aligned run of a 1 GiB-aligned block maps up to 1 GiB below the heap.)
+ * So after a free or a trim, once the clean free pages pass the larger of
+ * 16 chunks (MEMPOOL_CHUNK: 64 MiB) and twice the recent peak in use,
+ * clean address space goes back until it is down to half that:
+ *   - with the mmap source, wholly clean spans of over MP_PH_LISTS pages
+ *     (1 MiB), from the back of their list (where clean spans are).  Not
+ *     smaller ones: each unmap can split a kernel mapping in two, and their
+ *     number is limited (vm.max_map_count);
+ *   - with a custom source, which takes back only whole regions (mempool.h),
+ *     each recorded region that lies in a wholly clean span of over
+ *     MP_PH_LISTS pages; the rest of the span stays free;
+ *   - nothing with a custom source that has no free callback, or once huge
+ *     pages are in use (their count is kept per chunk).
+ * A pass that gave nothing back is not repeated until there is more clean
+ * space, so that frees do not keep walking the same spans. */
+typedef struct mp_region_s {
+    uintptr_t start;
+    size_t size;
+    struct mp_region_s *next;
+} mp_region_t;
 
-static bool span_unmap(mp_span_t *s, uintptr_t end) {
-    if (!_mp_os_unmap((void *)s->start, end - s->start)) return false;
+static mp_region_t *regions, *spare_regions;   /* MP_GIVE_REGIONS only */
+static size_t give_back_failed_at;             /* st_free_clean then */
+
+/* Note a region a custom source handed out (heap_grow). */
+static void region_record(uintptr_t start, size_t size) {
+    mp_region_t *r = spare_regions;
+    if (r) spare_regions = r->next;
+    else if ((r = _mp_meta_alloc(sizeof *r)) == NULL) return;    /* kept for good */
+    r->start = start;
+    r->size = size;
+    r->next = regions;
+    regions = r;
+}
+
+/* Give pages [lo, hi) of the wholly clean free span s back to the source
+ * (whole_region: a region of a custom source), leaving the pieces of s
+ * either side free.  False, with nothing changed, if that was not done. */
+static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_region) {
+    uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+    size_t left = (lo - s->start) / MP_PAGE_SIZE, right = (end - hi) / MP_PAGE_SIZE;
+    mp_span_t *q = left && right ? _mp_span_new() : NULL;
+    if (left && right && q == NULL) return false;
+    if (whole_region) {
+        _mp_os_free((void *)lo, hi - lo);
+    } else if (!_mp_os_unmap((void *)lo, hi - lo)) {
+        if (q) span_recycle(q);
+        return false;
+    }
     list_remove(s);
-    /* The ends were the entries a lookup trusts; the pages in between were
-     * stale already (types.h). */
-    _mp_pagemap_set_span(s->start, NULL);
-    _mp_pagemap_set_span(end - MP_PAGE_SIZE, NULL);
-    if (s->start == heap_low) heap_low = end;   /* grow back into the gap */
-    st_mapped -= end - s->start;
-    span_recycle(s);
+    /* The entries a lookup trusts are those of spans' ends: the two of the
+     * range given back go; those in between were stale already (types.h). */
+    _mp_pagemap_set_span(lo, NULL);
+    _mp_pagemap_set_span(hi - MP_PAGE_SIZE, NULL);
+    if (lo == heap_low) heap_low = hi;          /* grow back into the gap */
+    st_mapped -= hi - lo;
+    mp_zrange_t z = s->zero;
+    if (right) {
+        mp_span_t *r = left ? q : s;
+        r->start = hi;
+        r->npages = right;
+        r->zero = zr_cut(z, (hi - s->start) / MP_PAGE_SIZE, right);
+        r->dirty = 0;
+        r->state = MP_SPAN_FREE;
+        r->free_ms = s->free_ms;
+        span_map_ends(r);
+        list_insert(r);
+    }
+    if (left) {
+        s->npages = left;
+        s->zero = zr_cut(z, 0, left);
+        span_map_ends(s);
+        list_insert(s);
+    } else if (!right) {
+        span_recycle(s);
+    }
     return true;
 }
 
+/* The wholly clean free span of over MP_PH_LISTS pages around [lo, hi). */
+static mp_span_t *clean_span_around(uintptr_t lo, uintptr_t hi) {
+    for (mp_span_t *s = tails[PH_LARGE]; s && s->dirty == 0; s = s->prev)
+        if (s->start <= lo && hi <= s->start + s->npages * MP_PAGE_SIZE) return s;
+    return NULL;
+}
+
 static void heap_unmap_clean(void) {
-    size_t limit = 2 * peak_in_use * MP_PAGE_SIZE;
-    if (limit < 16 * (size_t)mp_option(MP_OPT_CHUNK)) limit = 16 * (size_t)mp_option(MP_OPT_CHUNK);
-    if (st_free_clean * MP_PAGE_SIZE <= limit || st_huge) return;
-    for (mp_span_t *s = tails[PH_LARGE], *pv; s && s->dirty == 0; s = pv) {
-        pv = s->prev;
-        uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
-        if (((s->start | end) & (_mp_os_page - 1)) != 0) continue;   /* 64 KiB OS pages */
-        if (!span_unmap(s, end)) return;         /* a custom source, or the kernel said no */
-        if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+    size_t limit = 2 * peak_in_use * MP_PAGE_SIZE, chunks = 16 * (size_t)mp_option(MP_OPT_CHUNK);
+    if (limit < chunks) limit = chunks;
+    if (st_free_clean * MP_PAGE_SIZE <= limit || st_huge || st_free_clean <= give_back_failed_at)
+        return;
+    mp_give_t mode = _mp_os_give_mode();
+    if (mode == MP_GIVE_RANGES) {
+        for (mp_span_t *s = tails[PH_LARGE], *pv; s && s->dirty == 0; s = pv) {
+            pv = s->prev;
+            uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+            if (((s->start | end) & (_mp_os_page - 1)) != 0) continue;   /* 64 KiB OS pages */
+            if (!span_give_back(s, s->start, end, false)) break;        /* the kernel said no */
+            if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+        }
+    } else if (mode == MP_GIVE_REGIONS) {
+        for (mp_region_t **rp = &regions, *r; (r = *rp) != NULL;) {
+            mp_span_t *s = clean_span_around(r->start, r->start + r->size);
+            if (s == NULL || !span_give_back(s, r->start, r->start + r->size, true)) {
+                rp = &r->next;
+                continue;
+            }
+            *rp = r->next;
+            r->next = spare_regions;
+            spare_regions = r;
+            if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+        }
     }
+    give_back_failed_at = st_free_clean;
 }
 
 /* Decommit dirty free spans freed at or before `older_than_ms`, those of

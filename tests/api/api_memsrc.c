@@ -24,6 +24,8 @@ static struct {
     int bad_args;         /* calls with sizes/alignments breaking the contract */
     int bad_ranges;       /* free/decommit of ranges the source never gave */
     bool decommit_refuses;
+    bool guard;           /* keep a PROT_NONE page after each new region */
+    size_t gap[MAXREG];   /* bytes mapped after each region (its guard) */
     pthread_mutex_t mu;
 } src = { .limit = SIZE_MAX, .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -75,7 +77,8 @@ static void *src_alloc(size_t size, size_t align, void *arg)
         src.failed++;
         goto out;
     }
-    size_t span = size + align;
+    size_t gap = src.guard ? page_size : 0;
+    size_t span = size + align + gap;
     unsigned char *m = mmap(NULL, span, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) {
@@ -85,10 +88,13 @@ static void *src_alloc(size_t size, size_t align, void *arg)
     uintptr_t a = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
     if (a > (uintptr_t)m)
         munmap(m, a - (uintptr_t)m);
-    if ((uintptr_t)m + span > a + size)
-        munmap((void *)(a + size), (uintptr_t)m + span - (a + size));
+    if ((uintptr_t)m + span > a + size + gap)
+        munmap((void *)(a + size + gap), (uintptr_t)m + span - (a + size + gap));
+    if (gap)
+        mprotect((void *)(a + size), gap, PROT_NONE);   /* no region may follow */
     src.base[src.nreg] = a;
     src.size[src.nreg] = size;
+    src.gap[src.nreg] = gap;
     src.nreg++;
     src.bytes += size;
     ret = (void *)a;
@@ -105,11 +111,12 @@ static void src_free(void *p, size_t size, void *arg)
     if (i < 0 || src.base[i] != (uintptr_t)p || src.size[i] != size || arg != &src) {
         src.bad_ranges++;
     } else {
-        munmap(p, size);
+        munmap(p, size + src.gap[i]);
         src.bytes -= size;
         src.nreg--;
         src.base[i] = src.base[src.nreg];
         src.size[i] = src.size[src.nreg];
+        src.gap[i] = src.gap[src.nreg];
     }
     pthread_mutex_unlock(&src.mu);
 }
@@ -274,6 +281,41 @@ TEST(source_exhaustion)
     check_source_contract();
 }
 
+/* A block that grows by 1 MiB a step, the one before freed.  With a custom
+ * source the heap cannot grow in place (here no region ever follows another
+ * one), so each bigger block needs a region of its own, and those left
+ * behind stayed for good: the 100 steps ask for 5 GB in all while at most
+ * 200 MB is in use, and a 1.5 GiB budget ran out at step 85.  Now the
+ * regions that lie in clean free space go back through the free callback. */
+TEST(regions_go_back)
+{
+    REQUIRE(installed);
+    pthread_mutex_lock(&src.mu);
+    src.guard = true;
+    src.limit = src.bytes + 1536 * MiB;
+    uint64_t f0 = src.frees;
+    pthread_mutex_unlock(&src.mu);
+    void *blk = NULL;
+    int step;
+    for (step = 0; step < 100; step++) {
+        void *nb = mp_malloc((size_t)(step + 1) * MiB);
+        if (nb == NULL)
+            break;
+        memset(nb, 3, 4096);
+        mp_free(blk);
+        blk = nb;
+    }
+    CHECK_MSG(step == 100, "the 1.5 GiB budget ran out at step %d", step);
+    mp_free(blk);
+    pthread_mutex_lock(&src.mu);
+    src.guard = false;
+    src.limit = SIZE_MAX;
+    uint64_t f1 = src.frees;
+    pthread_mutex_unlock(&src.mu);
+    CHECK_GT(f1, f0);
+    check_source_contract();
+}
+
 /* mp_trim gives memory back through decommit (or free). */
 TEST(trim_uses_source)
 {
@@ -391,6 +433,7 @@ int main(void)
     RUN(second_install_refused);
     RUN(source_exhaustion);
     RUN(trim_uses_source);
+    RUN(regions_go_back);
     RUN(refused_decommit_is_respected);
     RUN(threads_share_source);
 #endif
