@@ -52,6 +52,15 @@ static uint64_t st_os_maps, st_large_allocs;
 static uint64_t last_purge_ms;
 static size_t peak_in_use;        /* pages; decays at each purge pass */
 
+/* The clean free pages after the last pass that could not give enough
+ * address space back, lowered with them as allocations take clean pages:
+ * the next pass waits for more clean space than that (see "returning
+ * address space"). */
+static size_t give_back_failed_at;
+static inline void heap_took_clean(void) {
+    if (st_free_clean < give_back_failed_at) give_back_failed_at = st_free_clean;
+}
+
 static size_t pages_in_use(void) {
     return st_mapped / MP_PAGE_SIZE - st_free_dirty - st_free_clean;
 }
@@ -365,6 +374,7 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
         return NULL;
     }
     list_remove(s);
+    heap_took_clean();
     if (p) {
         p->start = s->start;
         p->npages = before;
@@ -409,6 +419,7 @@ bool _mp_pageheap_grow(mp_span_t *s, size_t npages) {
     mp_span_t *r = mp_pagemap_span(end);
     if (r && r->state == MP_SPAN_FREE && r->in_list && r->start == end && r->npages >= extra) {
         list_remove(r);
+        heap_took_clean();
         if (r->npages == extra) {
             span_recycle(r);
         } else {
@@ -550,7 +561,6 @@ typedef struct mp_region_s {
 } mp_region_t;
 
 static mp_region_t *regions, *spare_regions;   /* MP_GIVE_REGIONS only */
-static size_t give_back_failed_at;             /* st_free_clean then */
 
 /* Note a region a custom source handed out (heap_grow). */
 static void region_record(uintptr_t start, size_t size) {
