@@ -193,6 +193,7 @@ void _mp_pageheap_set_small(mp_span_t *s, unsigned cls); /* map every page */
 typedef struct {
     size_t mapped, committed, free_dirty, released, large_in_use, small_spans_bytes, huge;
     uint64_t os_maps, large_allocs;
+    uint64_t give_back_passes;     /* walks for address space to give back */
 } mp_pageheap_stats_t;
 void _mp_pageheap_stats(mp_pageheap_stats_t *st);
 void _mp_pageheap_print(int fd);

@@ -48,7 +48,7 @@ static mp_span_t *spare_spans;              /* recycled span structures */
 
 static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
 static size_t st_small_spans, st_huge;
-static uint64_t st_os_maps, st_large_allocs;
+static uint64_t st_os_maps, st_large_allocs, st_give_back_passes;
 static uint64_t last_purge_ms;
 static size_t peak_in_use;        /* pages; decays at each purge pass */
 
@@ -374,7 +374,6 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
         return NULL;
     }
     list_remove(s);
-    heap_took_clean();
     if (p) {
         p->start = s->start;
         p->npages = before;
@@ -403,6 +402,7 @@ mp_span_t *_mp_pageheap_alloc(size_t npages, size_t align, mp_zrange_t *zero) {
     s->zero = zr_none;
     s->next = s->prev = NULL;
     span_map_ends(s);
+    heap_took_clean();          /* with the pieces back on their lists */
     size_t used = pages_in_use();
     if (used > peak_in_use) peak_in_use = used;
     mp_unlock(&_mp_pageheap_lock);
@@ -419,7 +419,6 @@ bool _mp_pageheap_grow(mp_span_t *s, size_t npages) {
     mp_span_t *r = mp_pagemap_span(end);
     if (r && r->state == MP_SPAN_FREE && r->in_list && r->start == end && r->npages >= extra) {
         list_remove(r);
-        heap_took_clean();
         if (r->npages == extra) {
             span_recycle(r);
         } else {
@@ -432,6 +431,7 @@ bool _mp_pageheap_grow(mp_span_t *s, size_t npages) {
         }
         s->npages = npages;
         span_map_ends(s);
+        heap_took_clean();
         size_t used = pages_in_use();
         if (used > peak_in_use) peak_in_use = used;
         ok = true;
@@ -630,6 +630,7 @@ static void heap_unmap_clean(void) {
     if (st_free_clean * MP_PAGE_SIZE <= limit || st_huge || st_free_clean <= give_back_failed_at)
         return;
     mp_give_t mode = _mp_os_give_mode();
+    st_give_back_passes++;
     if (mode == MP_GIVE_RANGES) {
         for (mp_span_t *s = tails[PH_LARGE], *pv; s && s->dirty == 0; s = pv) {
             pv = s->prev;
@@ -706,6 +707,7 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
     st->released = st_released;
     st->os_maps = st_os_maps;
     st->huge = st_huge;
+    st->give_back_passes = st_give_back_passes;
     mp_unlock(&_mp_pageheap_lock);
     st->large_in_use = __atomic_load_n(&st_large_in_use, __ATOMIC_RELAXED);
     st->large_allocs = __atomic_load_n(&st_large_allocs, __ATOMIC_RELAXED);
