@@ -194,6 +194,7 @@ typedef struct {
     size_t mapped, committed, free_dirty, released, large_in_use, small_spans_bytes, huge;
     uint64_t os_maps, large_allocs;
     uint64_t give_back_passes;     /* walks for address space to give back */
+    uint64_t give_back_checks;     /* of them, regions looked at in a span */
 } mp_pageheap_stats_t;
 void _mp_pageheap_stats(mp_pageheap_stats_t *st);
 void _mp_pageheap_print(int fd);

@@ -48,7 +48,7 @@ static mp_span_t *spare_spans;              /* recycled span structures */
 
 static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
 static size_t st_small_spans, st_huge;
-static uint64_t st_os_maps, st_large_allocs, st_give_back_passes;
+static uint64_t st_os_maps, st_large_allocs, st_give_back_passes, st_give_back_checks;
 static uint64_t last_purge_ms;
 static size_t peak_in_use;        /* pages; decays at each purge pass */
 
@@ -561,6 +561,7 @@ typedef struct mp_region_s {
 } mp_region_t;
 
 static mp_region_t *regions, *spare_regions;   /* MP_GIVE_REGIONS only */
+static size_t region_min = SIZE_MAX;           /* the smallest recorded (or was) */
 
 /* Note a region a custom source handed out (heap_grow). */
 static void region_record(uintptr_t start, size_t size) {
@@ -571,6 +572,7 @@ static void region_record(uintptr_t start, size_t size) {
     r->size = size;
     r->next = regions;
     regions = r;
+    if (size < region_min) region_min = size;
 }
 
 /* Give pages [lo, hi) of the wholly clean free span s back to the source
@@ -617,13 +619,6 @@ static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_
     return true;
 }
 
-/* The wholly clean free span of over MP_PH_LISTS pages around [lo, hi). */
-static mp_span_t *clean_span_around(uintptr_t lo, uintptr_t hi) {
-    for (mp_span_t *s = tails[PH_LARGE]; s && s->dirty == 0; s = s->prev)
-        if (s->start <= lo && hi <= s->start + s->npages * MP_PAGE_SIZE) return s;
-    return NULL;
-}
-
 static void heap_unmap_clean(void) {
     size_t limit = 2 * peak_in_use * MP_PAGE_SIZE, chunks = 16 * (size_t)mp_option(MP_OPT_CHUNK);
     if (limit < chunks) limit = chunks;
@@ -640,16 +635,24 @@ static void heap_unmap_clean(void) {
             if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
         }
     } else if (mode == MP_GIVE_REGIONS) {
-        for (mp_region_t **rp = &regions, *r; (r = *rp) != NULL;) {
-            mp_span_t *s = clean_span_around(r->start, r->start + r->size);
-            if (s == NULL || !span_give_back(s, r->start, r->start + r->size, true)) {
-                rp = &r->next;
-                continue;
+        /* The regions inside each clean span big enough to hold one; after
+         * each one given back, again from the tail, where the span's pieces
+         * went.  A span smaller than every region is passed over in O(1),
+         * so a pass over pinned regions costs one walk of the clean spans. */
+    again:
+        for (mp_span_t *s = tails[PH_LARGE]; s && s->dirty == 0; s = s->prev) {
+            uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+            if (end - s->start < region_min) continue;
+            for (mp_region_t **rp = &regions, *r; (r = *rp) != NULL; rp = &r->next) {
+                st_give_back_checks++;
+                if (r->start < s->start || r->start + r->size > end) continue;
+                if (!span_give_back(s, r->start, r->start + r->size, true)) break;
+                *rp = r->next;
+                r->next = spare_regions;
+                spare_regions = r;
+                if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+                goto again;
             }
-            *rp = r->next;
-            r->next = spare_regions;
-            spare_regions = r;
-            if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
         }
     }
     give_back_failed_at = st_free_clean;
@@ -708,6 +711,7 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
     st->os_maps = st_os_maps;
     st->huge = st_huge;
     st->give_back_passes = st_give_back_passes;
+    st->give_back_checks = st_give_back_checks;
     mp_unlock(&_mp_pageheap_lock);
     st->large_in_use = __atomic_load_n(&st_large_in_use, __ATOMIC_RELAXED);
     st->large_allocs = __atomic_load_n(&st_large_allocs, __ATOMIC_RELAXED);
