@@ -249,13 +249,15 @@ MP_INLINE bool hchunk_live(const hchunk_t *c, uint32_t i) {
     return c->live[i / 64] >> (i % 64) & 1;
 }
 
-/* A free-list link read from a freed object: the list's end, or another
- * freed object of the chunk.  The link is the object's first word, which a
- * use-after-free write may have changed, so it is checked before the list
- * follows it (poisoning skips that word: it holds the link). */
-MP_INLINE bool hchunk_link_ok(const hchunk_t *c, uintptr_t next) {
+/* A free-list link read from the freed object p: the list's end, or
+ * another freed object of the chunk.  The link is the object's first word,
+ * which a use-after-free write may have changed, so it is checked before the
+ * list follows it (poisoning skips that word: it holds the link).  p itself
+ * is still a freed object while it is popped: a link to itself (a write of
+ * the object's own address) would hand it out twice, so it is refused. */
+MP_INLINE bool hchunk_link_ok(const hchunk_t *c, uintptr_t p, uintptr_t next) {
     uint32_t i;
-    return next == 0 || (hchunk_object(c, next, &i) && !hchunk_live(c, i));
+    return next == 0 || (next != p && hchunk_object(c, next, &i) && !hchunk_live(c, i));
 }
 
 /* The freed object p held a link that is no freed object of its chunk: a
@@ -382,7 +384,7 @@ again:
     bool reused = p != 0;
     if (reused) {
         uintptr_t next = *(uintptr_t *)p;
-        if (MP_UNLIKELY(!hchunk_link_ok(c, next))) next = hchunk_bad_link(h, c, p);
+        if (MP_UNLIKELY(!hchunk_link_ok(c, p, next))) next = hchunk_bad_link(h, c, p);
         c->free = (void *)next;
         i = hchunk_index(c, p - c->base);
     } else {

@@ -265,15 +265,17 @@ TEST(poison_catches_use_after_free) {
  * chunk's freed objects is reported when the object is handed out again,
  * and the list is not followed: the heap goes on with fresh objects.
  * (The heap once took the written word for the next object: a wild
- * pointer, and a bitmap write out of bounds.) */
-static void overwritten_link(unsigned flags) {
+ * pointer, and a bitmap write out of bounds.)  So is a link to the object
+ * itself (a circular list's first node, say), which the heap took for a
+ * freed object and handed out twice. */
+static void overwritten_link(unsigned flags, bool self) {
     mp_heap_t *h = mp_heap_create(flags);
     REQUIRE(h != NULL);
     void *keep = mp_heap_malloc(h, 64);
     volatile uintptr_t *a = launder_ptr(mp_heap_malloc(h, 64));
     REQUIRE(keep != NULL && a != NULL);
     CHECK_EQ(mp_heap_free(h, (void *)a), MP_OK);
-    a[0] = 0x4141414141414141ull;                   /* use after free */
+    a[0] = self ? (uintptr_t)a : 0x4141414141414141ull;   /* use after free */
     CHECK(mp_heap_malloc(h, 64) == (void *)a);      /* the object itself is fine */
     CHECK_EQ(stats_of(h).errors.poisoned, 1);
     void *p[200];
@@ -292,8 +294,10 @@ static void overwritten_link(unsigned flags) {
 }
 
 TEST(overwritten_free_link_is_caught) {
-    overwritten_link(MP_FLAG_POISON);
-    overwritten_link(0);
+    overwritten_link(MP_FLAG_POISON, false);
+    overwritten_link(0, false);
+    overwritten_link(MP_FLAG_POISON, true);
+    overwritten_link(0, true);
 }
 
 /* A write that makes a link skip to a later freed object cannot be told
