@@ -414,9 +414,13 @@ mp_pool_t *mp_pool_create(size_t obj_size, size_t cache_size, size_t initial, si
     p->kshift = (uint32_t)__builtin_ctzll(l.chunk_bytes);
     /* Default cache: 128 KiB worth of objects, 32 to 1024 of them.  Big
      * batches also keep threads' fresh objects - and their state bytes,
-     * 64 to a cache line - apart. */
+     * 64 to a cache line - apart.  With a cap, at most a sixteenth of it:
+     * what a thread caches counts toward the cap, and one thread's refill
+     * of half a default cache took all 16 objects of a pool capped at 16,
+     * so that every other thread got MP_ELIMIT with none allocated. */
     size_t def = ((size_t)128 << 10) / l.stride;
     def = def < 32 ? 32 : def > 1024 ? 1024 : def;
+    if (max && def > max / 16) def = max / 16 ? max / 16 : 1;
     p->cache_cap = (uint32_t)(cache_size ? cache_size : def);
     p->batch = p->cache_cap / 2 ? p->cache_cap / 2 : 1;
     p->max = max ? max : SIZE_MAX;

@@ -135,10 +135,12 @@ MP_API int mp_slab_stats(mp_slab_t *s, mp_slab_stats_t *st);
 typedef struct mp_pool_s mp_pool_t;
 
 /* A pool of objects of obj_size bytes (1 .. 16 MiB).  cache_size: objects
- * each thread may keep (0: 128 KiB worth, 32 to 1024 objects; at most
- * 65536); initial, max and flags as for
- * mp_slab_create.  Any number of pools may exist at once, each with its own
- * per-thread caches. */
+ * each thread may keep (0: 128 KiB worth, 32 to 1024 objects, and at most
+ * max/16 (at least 1) with a cap; at most 65536); initial, max and flags as
+ * for mp_slab_create.  Objects cached by threads count toward the cap: with
+ * one, another thread can meet MP_ELIMIT while up to cache_size objects per
+ * thread sit free in caches (mp_pool_flush gives a thread's back).  Any
+ * number of pools may exist at once, each with its own per-thread caches. */
 MP_API mp_pool_t *mp_pool_create(size_t obj_size, size_t cache_size, size_t initial,
                                  size_t max, unsigned flags);
 MP_API MP_MALLOC_ATTR void *mp_pool_alloc(mp_pool_t *p);

@@ -109,6 +109,36 @@ TEST(cache_size_one_and_cap) {
     mp_pool_destroy(p);
 }
 
+/* With a cap and the default cache, one thread's cache cannot hold the
+ * capacity: a thread that allocated and freed one object of a pool capped
+ * at 16 took a refill of all 16 into its cache, and another thread then got
+ * MP_ELIMIT with none allocated. */
+static void *take_all(void *arg) {
+    mp_pool_t *p = arg;
+    void *o[64];
+    size_t n = 0;
+    while (n < 64 && (o[n] = mp_pool_alloc(p)) != NULL) n++;
+    for (size_t i = 0; i < n; i++) mp_pool_free(p, o[i]);
+    return (void *)n;
+}
+
+TEST(capped_pool_cache_leaves_room) {
+    for (size_t max = 16; max <= 64; max *= 2) {
+        mp_pool_t *p = mp_pool_create(40, 0, 0, max, 0);
+        REQUIRE(p != NULL);
+        void *one = mp_pool_alloc(p);
+        REQUIRE(one != NULL);
+        CHECK_EQ(mp_pool_free(p, one), MP_OK);      /* now in this thread's cache */
+        pthread_t t;
+        void *got = NULL;
+        REQUIRE(pthread_create(&t, NULL, take_all, p) == 0);
+        pthread_join(t, &got);
+        CHECK_GE((size_t)got, max - max / 16);
+        CHECK_LE((size_t)got, max);
+        mp_pool_destroy(p);
+    }
+}
+
 static int global_obj[64];
 
 /* Bad frees from the fast path (a chunk the cache knows) and the slow path. */
@@ -508,6 +538,7 @@ int main(void) {
     RUN(create_and_basic_use);
     RUN(bad_create_and_null_pool);
     RUN(cache_size_one_and_cap);
+    RUN(capped_pool_cache_leaves_room);
     RUN(bad_frees_before_the_first_free);
     RUN(bad_frees_refused_and_counted);
     RUN(poison_catches_use_after_free);
