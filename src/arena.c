@@ -146,7 +146,7 @@ static achunk_t *arena_grow(mp_arena_t *a, size_t need) {
  * `take` > n asks for a region: up to `take` bytes if available.  Returns
  * p and stores the block's end in *end.  Lock held. */
 static uintptr_t arena_cut(mp_arena_t *a, size_t n, size_t align, size_t take, uintptr_t *end,
-                           uintptr_t *poison_end) {
+                           uintptr_t *poison_end, size_t *pad) {
     for (;;) {
         achunk_t *c = a->cur;
         if (c != NULL) {
@@ -156,6 +156,7 @@ static uintptr_t arena_cut(mp_arena_t *a, size_t n, size_t align, size_t take, u
                 uintptr_t stop = e - p >= take ? p + take : e;
                 stop = mp_align_down(stop, 16);
                 if (stop < p + n) stop = p + n;
+                *pad = p - c->top;          /* skipped for the alignment */
                 c->top = stop;
                 *end = stop;
                 *poison_end = c->poison_top;
@@ -264,8 +265,9 @@ static MP_NOINLINE void *arena_alloc_slow(mp_arena_t *a, size_t n, size_t align)
             p = arena_big(a, sz, align);
             if (p != 0) a->used_retired += sz;
         } else {
-            p = arena_cut(a, sz, align, sz, &end, &pend);
-            if (p != 0) a->used_retired += sz;
+            size_t pad;
+            p = arena_cut(a, sz, align, sz, &end, &pend, &pad);
+            if (p != 0) a->used_retired += pad + sz;     /* as a region's cuts count */
         }
         mp_unlock(&a->lock);
         if (p == 0) return _mp_xfail(&a->err, MP_ENOMEM);
@@ -275,7 +277,8 @@ static MP_NOINLINE void *arena_alloc_slow(mp_arena_t *a, size_t n, size_t align)
     /* A new region for this thread (the old one is retired). */
     arena_region_unlink(a, r);
     uint64_t stamp = atomic_load_explicit(&a->stamp, memory_order_relaxed);
-    uintptr_t start = arena_cut(a, sz + align - 16, 16, AREGION, &end, &pend);
+    size_t pad;                        /* 0: the regions are cut on 16 */
+    uintptr_t start = arena_cut(a, sz + align - 16, 16, AREGION, &end, &pend, &pad);
     if (start == 0) {
         r->x.stamp = r->rstamp = 0;
         mp_unlock(&a->lock);

@@ -92,6 +92,23 @@ TEST(aligned_and_big) {
     CHECK_EQ(st.chunks, 1);
     CHECK_EQ(st.resets, 1);
     mp_arena_destroy(a);
+
+    /* used counts alignment padding whether a request is cut from the
+     * thread's region or straight from the chunk (above 16 KiB): a direct
+     * cut once counted its size alone. */
+    a = mp_arena_create(1 << 20, 0);
+    REQUIRE(a != NULL);
+    char *p0 = mp_arena_alloc(a, 16);                   /* starts this thread's region */
+    size_t u0 = stats_of(a).used;
+    char *p1 = mp_arena_alloc_aligned(a, 16, 4096);     /* from the region */
+    size_t u1 = stats_of(a).used;
+    char *p2 = mp_arena_alloc_aligned(a, 20000, 4096);  /* a direct cut */
+    size_t u2 = stats_of(a).used;
+    REQUIRE(p0 != NULL && p1 != NULL && p2 != NULL);
+    CHECK_EQ(u1 - u0, (size_t)(p1 - p0));               /* 16 + padding */
+    CHECK_GT(u2 - u1, 20000);                           /* the region's end is off the page */
+    CHECK_EQ((uintptr_t)p2 % 4096, 0);
+    mp_arena_destroy(a);
 }
 
 TEST(bad_input) {
