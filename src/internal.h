@@ -149,6 +149,19 @@ MP_INLINE uintptr_t mp_pagemap_class(uintptr_t p) {
     if (MP_UNLIKELY(i >= _mp_cls_pages)) return 0;
     return _mp_cls_map[i];
 }
+/* The same with an acquire load, for a check that then reads what the
+ * writer of the byte set up before it (mp_xchunk_find). */
+MP_INLINE unsigned mp_pagemap_class_acquire(uintptr_t p) {
+    uintptr_t i = p >> MP_PAGE_SHIFT;
+    if (MP_UNLIKELY(i >= _mp_cls_pages)) return 0;
+    return __atomic_load_n(&_mp_cls_map[i], __ATOMIC_ACQUIRE);
+}
+/* The class byte of the first page of a slab's or pool's chunk (a LARGE
+ * span, whose pages read 0 otherwise): no size class has this number (the
+ * table stops well below; test_sizeclass checks), and its table entries are
+ * zero, so every fast check fails on it and a free of such a pointer takes
+ * the checked path as before. */
+#define MP_CLS_XCHUNK (MP_MAX_CLASSES - 1)
 /* The span recorded for p's page, or NULL.  May be stale unless p's page is
  * one whose entry the invariants in types.h guarantee. */
 MP_INLINE mp_span_t *mp_pagemap_span(uintptr_t p) {

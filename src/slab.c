@@ -208,13 +208,17 @@ mp_xchunk_t *_mp_xchunk_new(const mp_xlayout_t *l, uint64_t magic, void *owner) 
     c->carved = 0;
     /* &state[(p - c) >> s] == (p >> s) + c + HDR - (c >> s): c is aligned. */
     c->sdelta = (uintptr_t)c + MP_XCHUNK_HDR - ((uintptr_t)c >> l->sshift);
-    /* The magic last: a chunk is recognised only once it is set up (the
-     * owner publishes it with a release operation before any object). */
+    /* The magic, then the class-map mark, last: a chunk is recognised only
+     * once it is set up (mp_xchunk_find; the mark is a release store, and
+     * the owner publishes the chunk with a release operation before any
+     * object). */
     c->magic = magic;
+    _mp_pagemap_set_class(s->start, 1, MP_CLS_XCHUNK);
     return c;
 }
 
 void _mp_xchunk_free(mp_xchunk_t *c) {
+    _mp_pagemap_set_class((uintptr_t)c, 1, 0);    /* a LARGE span's pages read 0 */
     c->magic = 0;
     _mp_pageheap_free(c->span);
 }

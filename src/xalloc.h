@@ -138,16 +138,25 @@ MP_INLINE uint32_t mp_xobj_index(const mp_xlayout_t *l, uintptr_t off_from_base)
 }
 
 /* The chunk at p & ~cmask if it really is a chunk of `owner` with that
- * magic; NULL otherwise.  Reads the header only after the page map says a
- * LARGE span starts there, so a foreign pointer costs no fault. */
+ * magic; NULL otherwise.  Reads the header only once the class map marks a
+ * chunk's first page there (MP_CLS_XCHUNK, set after the header and cleared
+ * before the chunk goes), so a foreign pointer costs no fault and reads
+ * nothing another thread may be writing: the page-heap span record this
+ * looked at before is rewritten under the page heap lock, a data race that
+ * TSAN reported for foreign pointers passed to slab and pool frees while
+ * other threads allocated.  Without a class map (it could not be reserved)
+ * the span record is the only guide. */
 MP_INLINE mp_xchunk_t *mp_xchunk_find(uintptr_t p, uintptr_t cmask, uint64_t magic,
                                       const void *owner) {
     uintptr_t c = p & ~cmask;
-    mp_span_t *s = mp_pagemap_span(c);
-    if (s == NULL || s->start != c || s->state != MP_SPAN_LARGE) return NULL;
     mp_xchunk_t *h = (mp_xchunk_t *)c;
-    if (h->magic != magic || h->owner != owner || h->span != s) return NULL;
-    return h;
+    if (MP_LIKELY(_mp_cls_pages != 0)) {
+        if (mp_pagemap_class_acquire(c) != MP_CLS_XCHUNK) return NULL;
+    } else {
+        mp_span_t *s = mp_pagemap_span(c);
+        if (s == NULL || s->start != c || s->state != MP_SPAN_LARGE || h->span != s) return NULL;
+    }
+    return h->magic == magic && h->owner == owner ? h : NULL;
 }
 
 /* ---- registry and per-thread table ------------------------------------------ */

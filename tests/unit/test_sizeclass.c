@@ -31,6 +31,8 @@ TEST(table_shape) {
     init();
     CHECK_GE(_mp_nclasses, 2);
     CHECK_LE(_mp_nclasses, MP_MAX_CLASSES);
+    CHECK_LT(_mp_nclasses, MP_CLS_XCHUNK);       /* the chunk mark is no class */
+    CHECK_EQ(_mp_classes[MP_CLS_XCHUNK].tplus, 0);
     CHECK_LE(_mp_nclasses, 256);                 /* the page map stores a byte */
     CHECK_EQ(_mp_classes[1].size, 8);
     CHECK_EQ(_mp_classes[_mp_nclasses - 1].size, MP_SMALL_MAX);

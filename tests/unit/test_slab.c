@@ -263,6 +263,53 @@ TEST(destroyed_slab_pointers_refused) {
     mp_slab_destroy(t);
 }
 
+/* Pointers into another thread's mp_malloc blocks, given to a slab's and a
+ * pool's free while that thread allocates, writes and frees its blocks: all
+ * refused with MP_EFOREIGN, and (under TSAN) without a data race.  The
+ * foreign-pointer check read the page heap's span record for the block,
+ * which the other thread's mallocs and frees rewrite (TSAN: 2 races); it
+ * reads the class map's chunk mark now. */
+static _Atomic(char *) foreign_cur;
+static _Atomic int foreign_stop, foreign_enough;
+
+static void *foreign_owner(void *arg) {
+    (void)arg;
+    /* until the main thread has tried enough pointers (it may not get a CPU
+     * for a while), and not forever */
+    for (int i = 0; i < 1000000 && !atomic_load(&foreign_enough); i++) {
+        char *b = mp_aligned_alloc(1 << 16, 1 << 19);
+        if (b == NULL) break;
+        atomic_store(&foreign_cur, b);
+        for (int k = 0; k < 20; k++) memset(b, i + k, 64);
+        atomic_store(&foreign_cur, NULL);
+        mp_free(b);
+    }
+    atomic_store(&foreign_stop, 1);
+    return NULL;
+}
+
+TEST(foreign_pointers_while_others_allocate) {
+    mp_pool_t *p = mp_pool_create(64, 0, 0, 0, 0);
+    mp_slab_t *s = mp_slab_create(64, 0, 0, 0);
+    REQUIRE(p != NULL && s != NULL);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, foreign_owner, NULL) == 0);
+    long refused = 0, other = 0;
+    while (!atomic_load(&foreign_stop)) {
+        char *b = atomic_load(&foreign_cur);
+        if (b == NULL) continue;
+        int rp = mp_pool_free(p, b + 128), rs = mp_slab_free(s, b + 128);
+        if (rp == MP_EFOREIGN && rs == MP_EFOREIGN) refused++;
+        else other++;
+        if (refused == 2000) atomic_store(&foreign_enough, 1);
+    }
+    pthread_join(t, NULL);
+    CHECK_EQ(other, 0);
+    CHECK_GT(refused, 0);
+    mp_pool_destroy(p);
+    mp_slab_destroy(s);
+}
+
 TEST(poison_catches_use_after_free) {
     mp_slab_t *s = mp_slab_create(64, 10, 0, MP_FLAG_POISON);
     REQUIRE(s != NULL);
@@ -465,6 +512,7 @@ int main(void) {
     RUN(stripes_share_their_objects);
     RUN(bad_frees_refused_and_counted);
     RUN(destroyed_slab_pointers_refused);
+    RUN(foreign_pointers_while_others_allocate);
     RUN(poison_catches_use_after_free);
     RUN(threads_objects_cross);
     RUN(concurrent_double_frees);
