@@ -22,7 +22,9 @@
  *     objects per span) skip the alignment, which would cost page-heap
  *     fragmentation, and are freed through the slow path.
  *   - The page map's class byte of every page of a SMALL span of a
- *     fast-free class is its class; of every other page, 0.  Its span pointer is exact for every page of a
+ *     fast-free class is its class; of the first page of a slab's or pool's
+ *     chunk (a LARGE span), MP_CLS_XCHUNK, which no class has (internal.h);
+ *     of every other page, 0.  Its span pointer is exact for every page of a
  *     SMALL span and for the first and last page of FREE and LARGE spans; any
  *     other entry may be stale and is never trusted without checking the
  *     span's start (see pagemap.c).
