@@ -144,7 +144,8 @@ static achunk_t *arena_grow(mp_arena_t *a, size_t need) {
 /* Bytes [p, p+n) from the standard chunks, p aligned to align (<= ADIRECT
  * plus n fits in a chunk): the current chunk, a kept one, or a new one.
  * `take` > n asks for a region: up to `take` bytes if available.  Returns
- * p and stores the block's end in *end.  Lock held. */
+ * p and stores the block's end in *end and, if pad is not NULL, the bytes
+ * skipped before p in *pad.  Lock held. */
 static uintptr_t arena_cut(mp_arena_t *a, size_t n, size_t align, size_t take, uintptr_t *end,
                            uintptr_t *poison_end, size_t *pad) {
     for (;;) {
@@ -156,7 +157,7 @@ static uintptr_t arena_cut(mp_arena_t *a, size_t n, size_t align, size_t take, u
                 uintptr_t stop = e - p >= take ? p + take : e;
                 stop = mp_align_down(stop, 16);
                 if (stop < p + n) stop = p + n;
-                *pad = p - c->top;          /* skipped for the alignment */
+                if (pad) *pad = p - c->top;     /* skipped for the alignment */
                 c->top = stop;
                 *end = stop;
                 *poison_end = c->poison_top;
@@ -277,8 +278,7 @@ static MP_NOINLINE void *arena_alloc_slow(mp_arena_t *a, size_t n, size_t align)
     /* A new region for this thread (the old one is retired). */
     arena_region_unlink(a, r);
     uint64_t stamp = atomic_load_explicit(&a->stamp, memory_order_relaxed);
-    size_t pad;                        /* 0: the regions are cut on 16 */
-    uintptr_t start = arena_cut(a, sz + align - 16, 16, AREGION, &end, &pend, &pad);
+    uintptr_t start = arena_cut(a, sz + align - 16, 16, AREGION, &end, &pend, NULL);
     if (start == 0) {
         r->x.stamp = r->rstamp = 0;
         mp_unlock(&a->lock);

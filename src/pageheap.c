@@ -620,10 +620,11 @@ static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_
 }
 
 static void heap_unmap_clean(void) {
-    size_t limit = 2 * peak_in_use * MP_PAGE_SIZE, chunks = 16 * (size_t)mp_option(MP_OPT_CHUNK);
-    if (limit < chunks) limit = chunks;
-    if (st_free_clean * MP_PAGE_SIZE <= limit || st_huge || st_free_clean <= give_back_failed_at)
-        return;
+    if (st_huge || st_free_clean <= give_back_failed_at) return;
+    size_t limit = 2 * peak_in_use, chunks = 16 * (size_t)mp_option(MP_OPT_CHUNK) / MP_PAGE_SIZE;
+    if (limit < chunks) limit = chunks;                  /* pages */
+    if (st_free_clean <= limit) return;
+    size_t target = limit / 2;
     mp_give_t mode = _mp_os_give_mode();
     st_give_back_passes++;
     if (mode == MP_GIVE_RANGES) {
@@ -632,7 +633,7 @@ static void heap_unmap_clean(void) {
             uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
             if (((s->start | end) & (_mp_os_page - 1)) != 0) continue;   /* 64 KiB OS pages */
             if (!span_give_back(s, s->start, end, false)) break;        /* the kernel said no */
-            if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+            if (st_free_clean <= target) return;
         }
     } else if (mode == MP_GIVE_REGIONS) {
         /* The regions inside each clean span big enough to hold one; after
@@ -650,7 +651,7 @@ static void heap_unmap_clean(void) {
                 *rp = r->next;
                 r->next = spare_regions;
                 spare_regions = r;
-                if (st_free_clean * MP_PAGE_SIZE <= limit / 2) return;
+                if (st_free_clean <= target) return;
                 goto again;
             }
         }
