@@ -598,10 +598,10 @@ static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_
     st_mapped -= hi - lo;
     mp_zrange_t z = s->zero;
     if (right) {
-        mp_span_t *r = left ? q : s;
+        mp_span_t *r = left ? q : s;    /* s itself: its start is read first */
+        r->zero = zr_cut(z, (hi - s->start) / MP_PAGE_SIZE, right);
         r->start = hi;
         r->npages = right;
-        r->zero = zr_cut(z, (hi - s->start) / MP_PAGE_SIZE, right);
         r->dirty = 0;
         r->state = MP_SPAN_FREE;
         r->free_ms = s->free_ms;
