@@ -200,7 +200,7 @@ MP_INLINE void mp_zero_fill(uintptr_t base, uintptr_t p, size_t n, mp_zrange_t z
 }
 void _mp_pageheap_free(mp_span_t *s);
 bool _mp_pageheap_grow(mp_span_t *s, size_t npages);   /* in place, realloc */
-size_t _mp_pageheap_release(size_t keep);       /* returns bytes released */
+size_t _mp_pageheap_release(size_t keep, bool fine); /* bytes released; fine: split huge pages */
 mp_span_t *_mp_span_new(void);                  /* page heap lock held */
 void _mp_pageheap_set_small(mp_span_t *s, unsigned cls); /* map every page */
 typedef struct {
@@ -208,6 +208,7 @@ typedef struct {
     uint64_t os_maps, large_allocs;
     uint64_t give_back_passes;     /* walks for address space to give back */
     uint64_t give_back_checks;     /* of them, regions looked at in a span */
+    uint64_t release_passes;       /* walks for dirty pages to release */
 } mp_pageheap_stats_t;
 void _mp_pageheap_stats(mp_pageheap_stats_t *st);
 void _mp_pageheap_print(int fd);

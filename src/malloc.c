@@ -333,7 +333,7 @@ size_t mp_trim(void) {
     _mp_pageheap_stats(&a);
     _mp_tcache_thread_flush();
     _mp_central_drain_slots();
-    _mp_pageheap_release(0);
+    _mp_pageheap_release(0, true);
     _mp_pageheap_stats(&b);
     return b.released - a.released;     /* also what the drain's frees released */
 }

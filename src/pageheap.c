@@ -22,7 +22,9 @@
  * (heap_unmap_clean: then the big ones are unmapped); new chunks are
  * mapped right below the lowest one when that range is free (heap_grow_down),
  * so they do.  Once the heap is big (MEMPOOL_HUGEPAGES), new chunks start
- * on a huge-page boundary and are advised transparent huge pages.
+ * on a huge-page boundary and are advised transparent huge pages; in them,
+ * releases and unmaps take whole huge pages, and the free pieces of a huge
+ * page in use wait for a longer decay (release_span).
  *
  * Locking: one lock, _mp_pageheap_lock, around everything here.  Span
  * structures (mp_span_t) are created and recycled under it too.  It is
@@ -48,7 +50,13 @@ static mp_span_t *spare_spans;              /* recycled span structures */
 
 static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
 static size_t st_small_spans, st_huge;
+#define PH_HUGE_RANGES 32
+typedef struct { uintptr_t lo, hi; } mp_range_t;
+static mp_range_t huge_ranges[PH_HUGE_RANGES];    /* see heap_huge */
+static unsigned huge_nranges;
+static size_t huge_page;                          /* their page size */
 static uint64_t st_os_maps, st_large_allocs, st_give_back_passes, st_give_back_checks;
+static uint64_t st_release_passes;
 static uint64_t last_purge_ms;
 static size_t peak_in_use;        /* pages; decays at each purge pass */
 
@@ -57,6 +65,10 @@ static size_t peak_in_use;        /* pages; decays at each purge pass */
  * the next pass waits for more clean space than that (see "returning
  * address space"). */
 static size_t give_back_failed_at;
+/* Dirty free pages above which a forced release runs again after one that
+ * could not get below its limit (see _mp_pageheap_free); 0 after each
+ * timed pass. */
+static size_t release_stuck_at;
 static inline void heap_took_clean(void) {
     if (st_free_clean < give_back_failed_at) give_back_failed_at = st_free_clean;
 }
@@ -301,17 +313,61 @@ static void *heap_grow_down(size_t npages, size_t align, size_t chunk, size_t hu
 }
 
 /* Transparent huge pages, once the heap is big (MEMPOOL_HUGEPAGES bytes
- * mapped; off by default): the huge page size new chunks are aligned to and
- * advised with, or 0.  On tb's 256 KiB case (300 MiB, every page touched
- * once) the first touches were most of the run: 78,000 page faults and
- * 0.17 s of system time against 0.12 s of user time; with huge pages the
- * run is 1.6x as fast.  Why it is not the default (first touches on a VM
- * that returns free memory to its host, khugepaged refilling released
- * pages): docs/DESIGN.md.  Below the threshold nothing changes, so a small
- * program's resident set is never rounded up to 2 MiB blocks. */
+ * mapped): the huge page size new chunks are aligned to and advised with,
+ * or 0.  A big heap's first touches are most of its page faults: tb's
+ * 256 KiB case (300 MiB) took 78,000 of them; with huge pages it ran 2.8x
+ * as fast at the same peak RSS (docs/DESIGN.md).  Below the threshold
+ * nothing changes, so a small program's resident set is never rounded up
+ * to 2 MiB blocks. */
 static size_t heap_huge(void) {
     size_t from = (size_t)mp_option(MP_OPT_HUGEPAGES);
-    return from && st_mapped >= from ? _mp_os_huge_size() : 0;
+    return from && st_mapped >= from && huge_nranges < PH_HUGE_RANGES ? _mp_os_huge_size() : 0;
+}
+
+/* The address ranges advised huge, disjoint, in no order; chunks mapped
+ * below the last one extend it, so there are usually one or two.  Their
+ * sum is st_huge.  Inside them a release takes whole huge pages only
+ * (release_span); with the table full no more chunks are advised. */
+static bool huge_overlaps(uintptr_t lo, uintptr_t hi) {
+    for (unsigned i = 0; i < huge_nranges; i++)
+        if (huge_ranges[i].lo < hi && lo < huge_ranges[i].hi) return true;
+    return false;
+}
+
+/* The granule of a release or unmap of [lo, hi): a huge page where that
+ * touches a range advised huge, else an OS page. */
+static size_t heap_granule(uintptr_t lo, uintptr_t hi) {
+    return huge_overlaps(lo, hi) ? huge_page : _mp_os_page;
+}
+
+static void huge_add(uintptr_t lo, uintptr_t hi, size_t page) {
+    huge_page = page;
+    st_huge += hi - lo;
+    for (unsigned i = 0; i < huge_nranges; i++) {
+        if (huge_ranges[i].lo == hi) { huge_ranges[i].lo = lo; return; }
+        if (huge_ranges[i].hi == lo) { huge_ranges[i].hi = hi; return; }
+    }
+    huge_ranges[huge_nranges++] = (mp_range_t){ lo, hi };
+}
+
+/* Forget [lo, hi) (unmapped).  Splitting a range takes a free slot, which
+ * the caller has checked for (huge_nranges < PH_HUGE_RANGES). */
+static void huge_cut(uintptr_t lo, uintptr_t hi) {
+    for (unsigned i = 0; i < huge_nranges; i++) {
+        mp_range_t r = huge_ranges[i];
+        if (r.hi <= lo || hi <= r.lo) continue;
+        st_huge -= (r.hi < hi ? r.hi : hi) - (r.lo > lo ? r.lo : lo);
+        if (r.lo < lo && hi < r.hi) {
+            huge_ranges[i].hi = lo;
+            huge_ranges[huge_nranges++] = (mp_range_t){ hi, r.hi };
+        } else if (r.lo < lo) {
+            huge_ranges[i].hi = lo;
+        } else if (hi < r.hi) {
+            huge_ranges[i].lo = hi;
+        } else {
+            huge_ranges[i--] = huge_ranges[--huge_nranges];
+        }
+    }
 }
 
 static void region_record(uintptr_t start, size_t size);   /* see "returning address space" */
@@ -330,7 +386,6 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
         p = _mp_os_alloc(bytes, a);
         if (p == NULL) return NULL;
     }
-    if (huge) _mp_os_advise_huge(p, bytes);
     size_t total = bytes / MP_PAGE_SIZE;
     mp_span_t *s = _mp_span_new();
     if (s == NULL || !_mp_pagemap_ensure((uintptr_t)p, total)) {
@@ -338,8 +393,11 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
         _mp_os_free(p, bytes);
         return NULL;
     }
+    if (huge) {
+        _mp_os_advise_huge(p, bytes);
+        huge_add((uintptr_t)p, (uintptr_t)p + bytes, huge);
+    }
     st_mapped += bytes;
-    if (huge) st_huge += bytes;
     st_os_maps++;
     if (_mp_os_give_mode() == MP_GIVE_REGIONS) region_record((uintptr_t)p, bytes);
     if (heap_low == 0 || (uintptr_t)p < heap_low) heap_low = (uintptr_t)p;
@@ -455,7 +513,7 @@ void _mp_pageheap_set_small(mp_span_t *s, unsigned cls) {
     __atomic_add_fetch(&st_small_spans, s->npages * MP_PAGE_SIZE, __ATOMIC_RELAXED);
 }
 
-static size_t heap_release_locked(size_t keep, uint64_t older_than_ms);
+static size_t heap_release_locked(size_t keep, uint64_t older_than_ms, bool fine);
 static void heap_unmap_clean(void);
 
 void _mp_pageheap_free(mp_span_t *s) {
@@ -489,11 +547,22 @@ void _mp_pageheap_free(mp_span_t *s) {
     size_t hard = 4 * opt > 2 * peak_in_use ? 4 * opt : 2 * peak_in_use;
     if (st_free_dirty > retain) {
         uint64_t now = s->free_ms, decay = (uint64_t)mp_option(MP_OPT_DECAY_MS);
-        if (st_free_dirty > hard) {
-            heap_release_locked(hard / 2 * MP_PAGE_SIZE, UINT64_MAX);
+        if (st_free_dirty > hard && st_free_dirty > release_stuck_at) {
+            heap_release_locked(hard / 2 * MP_PAGE_SIZE, UINT64_MAX, false);
+            /* Pieces of huge pages in use cannot go (release_span): until
+             * an eighth more is dirty, or the next timed pass, frees do
+             * not walk them again. */
+            release_stuck_at = st_free_dirty > hard ? st_free_dirty + st_free_dirty / 8 : 0;
         } else if (now - last_purge_ms >= decay / 2) {
             last_purge_ms = now;
-            heap_release_locked(retain * MP_PAGE_SIZE, now >= decay ? now - decay : 0);
+            release_stuck_at = 0;
+            heap_release_locked(retain * MP_PAGE_SIZE, now >= decay ? now - decay : 0, false);
+            /* Pieces of huge pages in use go too once free for 4 decay
+             * periods: a quiet big heap's sparse leftovers then cost no
+             * more than without huge pages (that splits them, and
+             * khugepaged may refill them later). */
+            if (st_huge && st_free_dirty > retain)
+                heap_release_locked(retain * MP_PAGE_SIZE, now >= 4 * decay ? now - 4 * decay : 0, true);
             size_t used = pages_in_use();
             peak_in_use -= peak_in_use / 4;
             if (peak_in_use < used) peak_in_use = used;
@@ -504,16 +573,22 @@ void _mp_pageheap_free(mp_span_t *s) {
 }
 
 /* ---- returning memory to the OS ----------------------------------------------- */
-static size_t release_span(mp_span_t *s) {
-    /* Decommit only whole OS pages inside the span; with OS pages larger
-     * than ours, a span's partial OS pages stay (and stay dirty). */
-    uintptr_t zl = mp_align_up(s->start, _mp_os_page);
-    uintptr_t zh = (s->start + s->npages * MP_PAGE_SIZE) & ~(uintptr_t)(_mp_os_page - 1);
+/* Decommit the free span s, or the part of it that can go: whole OS pages
+ * only (with OS pages larger than ours, a span's partial OS pages stay,
+ * and stay dirty), and where it lies in a range advised huge, whole huge
+ * pages only unless `fine`.  Releasing part of a huge page splits it, and
+ * khugepaged (which by default collapses any advised 2 MiB block with one
+ * page resident) would fill the released pages back in; packing, not
+ * splitting, is what empties huge pages.  Returns the bytes released. */
+static size_t release_span(mp_span_t *s, bool fine) {
+    uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
+    size_t g = fine ? _mp_os_page : heap_granule(s->start, end);
+    uintptr_t zl = mp_align_up(s->start, g), zh = end & ~(uintptr_t)(g - 1);
     mp_zrange_t z = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
                             : zr_none;
-    /* Nothing to gain: the whole OS pages inside are known zero already. */
+    /* Nothing to gain: the whole pages inside are known zero already. */
     if (z.lo >= z.hi || (s->zero.lo <= z.lo && z.hi <= s->zero.hi)) return 0;
-    if (!_mp_os_decommit((void *)s->start, s->npages * MP_PAGE_SIZE)) return 0;
+    if (!_mp_os_decommit((void *)zl, zh - zl)) return 0;
     list_remove(s);
     /* Zero: the whole OS pages inside it, which the decommit covered (OS
      * pages may be bigger than ours), joined with the run it had where the
@@ -521,7 +596,7 @@ static size_t release_span(mp_span_t *s) {
      * reads zero (with big OS pages it may reach into the partial ones at
      * the ends, which the decommit left). */
     s->zero = zr_union(s->zero, z);
-    /* The partial OS pages at the ends were not decommitted: still dirty. */
+    /* The partial pages at the ends were not decommitted: still dirty. */
     size_t left = zr_outside(s->zero, s->npages);
     if (left > s->dirty) left = s->dirty;
     size_t bytes = (s->dirty - left) * MP_PAGE_SIZE;
@@ -550,8 +625,8 @@ static size_t release_span(mp_span_t *s) {
  *   - with a custom source, which takes back only whole regions (mempool.h),
  *     each recorded region that lies in a wholly clean span of over
  *     MP_PH_LISTS pages; the rest of the span stays free;
- *   - nothing with a custom source that has no free callback, or once huge
- *     pages are in use (their count is kept per chunk).
+ *   - nothing with a custom source that has no free callback.
+ * In a range advised huge, only whole huge pages go (heap_granule).
  * A pass that gave nothing back is not repeated until there is more clean
  * space, so that frees do not keep walking the same spans. */
 typedef struct mp_region_s {
@@ -596,13 +671,16 @@ static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_
     _mp_pagemap_set_span(hi - MP_PAGE_SIZE, NULL);
     if (lo == heap_low) heap_low = hi;          /* grow back into the gap */
     st_mapped -= hi - lo;
+    /* [lo, hi) lies in the zero run of a span with dirty pages: the pieces
+     * count theirs as a split does (zr_outside), an upper bound. */
     mp_zrange_t z = s->zero;
+    bool dirty = s->dirty != 0;
     if (right) {
         mp_span_t *r = left ? q : s;    /* s itself: its start is read first */
         r->zero = zr_cut(z, (hi - s->start) / MP_PAGE_SIZE, right);
         r->start = hi;
         r->npages = right;
-        r->dirty = 0;
+        r->dirty = dirty ? zr_outside(r->zero, right) : 0;
         r->state = MP_SPAN_FREE;
         r->free_ms = s->free_ms;
         span_map_ends(r);
@@ -611,6 +689,7 @@ static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_
     if (left) {
         s->npages = left;
         s->zero = zr_cut(z, 0, left);
+        s->dirty = dirty ? zr_outside(s->zero, left) : 0;
         span_map_ends(s);
         list_insert(s);
     } else if (!right) {
@@ -620,7 +699,7 @@ static bool span_give_back(mp_span_t *s, uintptr_t lo, uintptr_t hi, bool whole_
 }
 
 static void heap_unmap_clean(void) {
-    if (st_huge || st_free_clean <= give_back_failed_at) return;
+    if (st_free_clean <= give_back_failed_at) return;
     size_t limit = 2 * peak_in_use, chunks = 16 * (size_t)mp_option(MP_OPT_CHUNK) / MP_PAGE_SIZE;
     if (limit < chunks) limit = chunks;                  /* pages */
     if (st_free_clean <= limit) return;
@@ -628,11 +707,27 @@ static void heap_unmap_clean(void) {
     mp_give_t mode = _mp_os_give_mode();
     st_give_back_passes++;
     if (mode == MP_GIVE_RANGES) {
-        for (mp_span_t *s = tails[PH_LARGE], *pv; s && s->dirty == 0; s = pv) {
+        for (mp_span_t *s = tails[PH_LARGE], *pv; s; s = pv) {
             pv = s->prev;
-            uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
-            if (((s->start | end) & (_mp_os_page - 1)) != 0) continue;   /* 64 KiB OS pages */
-            if (!span_give_back(s, s->start, end, false)) break;        /* the kernel said no */
+            /* A clean span whole; else its zero run, which releases leave
+             * between dirty ends when they take whole huge pages only.
+             * Whole OS pages (64 KiB ones), and whole huge pages in a range
+             * advised huge, so that what stays can still be huge. */
+            uintptr_t lo = s->start, hi = s->start + s->npages * MP_PAGE_SIZE;
+            if (s->dirty) {
+                if (s->zero.hi - s->zero.lo <= MP_PH_LISTS) continue;
+                lo = s->start + (uintptr_t)s->zero.lo * MP_PAGE_SIZE;
+                hi = s->start + (uintptr_t)s->zero.hi * MP_PAGE_SIZE;
+            }
+            size_t g = heap_granule(lo, hi);
+            bool huge = g != _mp_os_page;
+            lo = mp_align_up(lo, g);
+            hi &= ~(uintptr_t)(g - 1);
+            if (hi <= lo || hi - lo <= MP_PH_LISTS * MP_PAGE_SIZE ||
+                (huge && huge_nranges == PH_HUGE_RANGES))
+                continue;
+            if (!span_give_back(s, lo, hi, false)) break;               /* the kernel said no */
+            if (huge) huge_cut(lo, hi);
             if (st_free_clean <= target) return;
         }
     } else if (mode == MP_GIVE_REGIONS) {
@@ -663,19 +758,20 @@ static void heap_unmap_clean(void) {
  * more than MP_PH_LISTS pages first (in list order), then by size from
  * MP_PH_LISTS pages down, until at most `keep` bytes of free dirty pages
  * remain. */
-static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
+static size_t heap_release_locked(size_t keep, uint64_t older_than_ms, bool fine) {
     size_t done = 0;
+    st_release_passes++;
     mp_span_t *s = lists[PH_LARGE];
     while (s && st_free_dirty * MP_PAGE_SIZE > keep) {
         mp_span_t *nx = s->next;
-        if (s->dirty && s->free_ms <= older_than_ms) done += release_span(s);
+        if (s->dirty && s->free_ms <= older_than_ms) done += release_span(s, fine);
         s = nx;
     }
     for (size_t n = MP_PH_LISTS; n >= 1 && st_free_dirty * MP_PAGE_SIZE > keep; n--) {
         /* Dirty spans are at the front; a released one moves to the back. */
         for (s = lists[n]; s && s->dirty && st_free_dirty * MP_PAGE_SIZE > keep;) {
             mp_span_t *nx = s->next;
-            if (s->free_ms <= older_than_ms) done += release_span(s);
+            if (s->free_ms <= older_than_ms) done += release_span(s, fine);
             s = nx;
         }
     }
@@ -683,9 +779,11 @@ static size_t heap_release_locked(size_t keep, uint64_t older_than_ms) {
     return done;
 }
 
-size_t _mp_pageheap_release(size_t keep) {
+/* Down to `keep` bytes of dirty free pages; with `fine` (mp_trim), pieces of
+ * huge pages too, as the caller asked for all it can get now. */
+size_t _mp_pageheap_release(size_t keep, bool fine) {
     mp_lock(&_mp_pageheap_lock);
-    size_t r = heap_release_locked(keep, UINT64_MAX);
+    size_t r = heap_release_locked(keep, UINT64_MAX, fine);
     heap_unmap_clean();
     mp_unlock(&_mp_pageheap_lock);
     return r;
@@ -713,6 +811,7 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
     st->huge = st_huge;
     st->give_back_passes = st_give_back_passes;
     st->give_back_checks = st_give_back_checks;
+    st->release_passes = st_release_passes;
     mp_unlock(&_mp_pageheap_lock);
     st->large_in_use = __atomic_load_n(&st_large_in_use, __ATOMIC_RELAXED);
     st->large_allocs = __atomic_load_n(&st_large_allocs, __ATOMIC_RELAXED);
@@ -734,7 +833,8 @@ bool _mp_pageheap_free_at(uintptr_t p, size_t bytes) {
  *  - no free span has a free neighbour (coalescing is complete);
  *  - each list's back links and tail pointer are right;
  *  - the dirty/clean page counts add up;
- *  - a span's known-zero run lies inside it. */
+ *  - a span's known-zero run lies inside it;
+ *  - the ranges advised huge are disjoint and add up to st_huge. */
 size_t _mp_pageheap_check(void) {
     size_t bad = 0, dirty = 0, clean = 0;
     mp_lock(&_mp_pageheap_lock);
@@ -761,6 +861,15 @@ size_t _mp_pageheap_check(void) {
         if (tails[n] != last) bad++;        /* list_insert appends clean spans there */
     }
     if (dirty != st_free_dirty || clean != st_free_clean) bad++;
+    size_t huge = 0;
+    for (unsigned i = 0; i < huge_nranges; i++) {
+        mp_range_t r = huge_ranges[i];
+        if (r.lo >= r.hi) bad++;
+        for (unsigned j = i + 1; j < huge_nranges; j++)
+            if (huge_ranges[j].lo < r.hi && r.lo < huge_ranges[j].hi) bad++;
+        huge += r.hi - r.lo;
+    }
+    if (huge != st_huge) bad++;
     mp_unlock(&_mp_pageheap_lock);
     return bad;
 }

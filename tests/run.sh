@@ -309,7 +309,10 @@ fi
 # same environment).  Each target runs twice: with the default options, and
 # as X:eager with pages released at once and a 4 MiB floor on the address
 # space kept, so that the inputs also run over memory the page heap has
-# decommitted and over ranges it has unmapped and mapped again.
+# decommitted and over ranges it has unmapped and mapped again, and as
+# X:huge, the same with huge pages from the second chunk on (where the
+# kernel has them), where releases and unmaps take whole huge pages and
+# leave spans with dirty ends around a zero run.
 for src in "$tests_dir"/fuzz/fuzz_*.c; do
     [ -e "$src" ] || continue
     prog_for fuzz "$src" || continue
@@ -318,13 +321,14 @@ for src in "$tests_dir"/fuzz/fuzz_*.c; do
     runs=2000
     [ -n "$san" ] && runs=400
     base=$name
-    for variant in default eager; do
+    for variant in default eager huge; do
         envs=(FUZZ_FAILURE="$work/$x.failure")
         name=$base
         n=$runs
-        if [ $variant = eager ]; then     # a madvise per free: a fifth of the inputs
+        if [ $variant != default ]; then  # a madvise per free: a fifth of the inputs
             envs+=(MEMPOOL_DECAY_MS=0 MEMPOOL_RETAIN=0 MEMPOOL_CHUNK=256k)
-            name=$base:eager
+            [ $variant = huge ] && envs+=(MEMPOOL_HUGEPAGES=1)
+            name=$base:$variant
             n=$((runs / 5))
         fi
         rm -f "$work/$x.failure"

@@ -76,7 +76,7 @@ TEST(release_returns_memory) {
     uintptr_t start = s->start;
     _mp_pageheap_free(s);
     CHECK_GT(stats().free_dirty, 0);
-    size_t released = _mp_pageheap_release(0);
+    size_t released = _mp_pageheap_release(0, true);
     CHECK_GE(released, 256 * MP_PAGE_SIZE);
     CHECK_EQ(stats().free_dirty, 0);
     /* Released pages read as zero, and the page heap knows it. */
@@ -199,7 +199,7 @@ static uintptr_t released_8mib(void) {
     if (two == NULL) return 0;
     uintptr_t base = two->start;
     _mp_pageheap_free(two);
-    _mp_pageheap_release(0);
+    _mp_pageheap_release(0, true);
     return base;
 }
 
@@ -255,7 +255,7 @@ TEST(zero_run_survives_a_dirty_neighbour) {
     mp_span_t *bottom = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
     REQUIRE(bottom != NULL);
     _mp_pageheap_free(bottom);
-    _mp_pageheap_release(0);
+    _mp_pageheap_release(0, true);
     n = free_pages() + 64;
     mp_span_t *grown = _mp_pageheap_alloc(n, MP_PAGE_SIZE, &z);
     REQUIRE(grown != NULL);
@@ -294,14 +294,14 @@ TEST(written_pages_stay_counted_after_a_split) {
     memset((void *)a->start, 0x5a, N * MP_PAGE_SIZE);
     uintptr_t a_start = a->start;
     _mp_pageheap_free(front);
-    _mp_pageheap_release(0);          /* the front is clean and known zero */
+    _mp_pageheap_release(0, true);          /* the front is clean and known zero */
     _mp_pageheap_free(a);             /* A joins it, dirty */
     mp_span_t *cut = alloc_at(base, N, align, &z, &held);
     REQUIRE(cut != NULL);
     mp_span_t *rest = free_starting_at(a_start);
     REQUIRE(rest != NULL);
     CHECK_GE(rest->dirty, N);
-    _mp_pageheap_release(0);
+    _mp_pageheap_release(0, true);
     CHECK_EQ(resident_pages(a_start, N * MP_PAGE_SIZE), 0);
     _mp_pageheap_free(cut);
     free_held(held);
@@ -400,7 +400,7 @@ static void zero_runs_read_zero_from(uint64_t seed) {
             memset((void *)s->start, 0x5a, np * MP_PAGE_SIZE);
         }
         if (round % 500 == 499) {
-            _mp_pageheap_release(0);
+            _mp_pageheap_release(0, true);
             CHECK_EQ(_mp_pageheap_check(), 0);
         }
     }
@@ -478,7 +478,7 @@ static int huge_child(void) {
         _mp_pageheap_free(sp[i]);
     }
     /* Released huge memory reads as zero like any other. */
-    _mp_pageheap_release(0);
+    _mp_pageheap_release(0, true);
     mp_span_t *t = _mp_pageheap_alloc(SPAN_PAGES, MP_PAGE_SIZE, &z);
     if (t == NULL) { CHECK(t != NULL); return 1; }
     for (size_t off = 0; off < SPAN_PAGES * MP_PAGE_SIZE; off += 4096)
@@ -500,6 +500,146 @@ TEST(big_heaps_get_huge_pages) {
     static const char *const off[] = { "MEMPOOL_HUGEPAGES=0", "MP_TEST_HUGE_CHILD=1", NULL };
     CHECK(harness_rerun(on, NULL));
     CHECK(harness_rerun(off, NULL));
+}
+
+/* In a child with MEMPOOL_HUGEPAGES=1 (every chunk after the first is
+ * advised): a release takes whole huge pages only, and leaves the free
+ * pieces of one in use resident and counted dirty.  Releasing them would
+ * split the huge page, and khugepaged would fill them back in; mp_trim
+ * (fine) takes them all the same. */
+static void huge_release_run(void) {
+    const size_t hp = _mp_os_huge_size(), hpp = hp / MP_PAGE_SIZE;
+    mp_zrange_t z;
+    mp_span_t *held = NULL, *x = NULL;
+    for (int i = 0; i < 8 && x == NULL; i++) {      /* 4 huge pages in an advised chunk */
+        mp_span_t *s = _mp_pageheap_alloc(4 * hpp, hp, &z);
+        REQUIRE(s != NULL);
+        if (vma_is_advised_huge(s->start, NULL)) {
+            x = s;
+        } else {
+            *(mp_span_t **)s->start = held;
+            held = s;
+        }
+    }
+    REQUIRE(x != NULL);
+    uintptr_t base = x->start;
+    memset((void *)base, 0x33, 4 * hp);
+    _mp_pageheap_free(x);
+    mp_span_t *a = alloc_at(base, 1, hp, &z, &held);     /* one page of the first */
+    REQUIRE(a != NULL);
+    mp_span_t *f = free_starting_at(base + MP_PAGE_SIZE);
+    REQUIRE(f != NULL);
+    REQUIRE(f->npages >= 4 * hpp - 1);
+    size_t os = (size_t)sysconf(_SC_PAGESIZE);
+    size_t released = _mp_pageheap_release(0, false);
+    CHECK_GE(released, 3 * hp);
+    CHECK_EQ(resident_pages(base + MP_PAGE_SIZE, hp - MP_PAGE_SIZE), (hp - MP_PAGE_SIZE) / os);
+    CHECK_EQ(resident_pages(base + hp, 3 * hp), 0);
+    CHECK_GE(f->dirty, hpp - 1);                 /* the piece still counts dirty */
+    CHECK_EQ(_mp_pageheap_check(), 0);
+    CHECK_GE(_mp_pageheap_release(0, true), hp - MP_PAGE_SIZE);
+    CHECK_EQ(resident_pages(base + MP_PAGE_SIZE, hp - MP_PAGE_SIZE), 0);
+    CHECK_EQ(((unsigned char *)a->start)[0], 0x33);
+    _mp_pageheap_free(a);
+    free_held(held);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+static int huge_release_child(void) {
+    mp_ensure_init();
+    huge_release_run();
+    return TEST_FAILED() ? 1 : 0;
+}
+
+TEST(huge_pages_are_released_whole) {
+    if (_mp_os_huge_size() == 0) {
+        harness_skip("huge_pages_are_released_whole", "no transparent huge pages here");
+        return;
+    }
+    static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_CHUNK=4m",
+                                       "MP_TEST_HUGE_RELEASE_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
+}
+
+/* In a child with MEMPOOL_HUGEPAGES=1 MEMPOOL_RETAIN=0 MEMPOOL_DECAY_MS=1000:
+ * one page in use at the start of each of 16 huge pages, the rest of each
+ * free and written.  Those pieces cannot be released (above) until they
+ * have been free for 4 s, and once the timed passes (one per 0.5 s) have
+ * brought the recent peak down to what is in use, they are more than the
+ * forced release's limit (twice the peak).  That release, which got
+ * nowhere, then ran again on every free, each a walk of the free spans;
+ * now it waits for an eighth more dirty pages or the next timed pass. */
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void churn_one_page(int times) {
+    mp_zrange_t z;
+    for (int i = 0; i < times; i++) {
+        mp_span_t *t = _mp_pageheap_alloc(1, MP_PAGE_SIZE, &z);
+        if (t) _mp_pageheap_free(t);
+    }
+}
+
+static void stuck_release_run(void) {
+    enum { M = 16 };
+    const size_t hp = _mp_os_huge_size(), hpp = hp / MP_PAGE_SIZE;
+    mp_zrange_t z;
+    mp_span_t *pin[M], *held = NULL;
+    mp_span_t *first = _mp_pageheap_alloc(1, MP_PAGE_SIZE, &z);   /* the first chunk */
+    REQUIRE(first != NULL);
+    mp_span_t *big = _mp_pageheap_alloc(M * hpp, hp, &z);           /* then advised ones */
+    REQUIRE(big != NULL);
+    REQUIRE(vma_is_advised_huge(big->start, NULL));
+    REQUIRE(vma_is_advised_huge(big->start + M * hp - 1, NULL));
+    uintptr_t base = big->start;
+    memset((void *)base, 0x55, M * hp);
+    _mp_pageheap_free(big);
+    double t0 = seconds();
+    for (int i = 0; i < M; i++) {     /* each the first aligned page of what is left */
+        pin[i] = alloc_at(base + i * hp, 1, hp, &z, &held);
+        REQUIRE(pin[i] != NULL);
+    }
+    const size_t pieces = (size_t)M * (hp - MP_PAGE_SIZE);
+    /* Frees run the timed passes, which bring the peak down. */
+    while (seconds() - t0 < 2.0) {
+        churn_one_page(1);
+        usleep(20000);
+    }
+    uint64_t before = stats().release_passes;
+    double t1 = seconds();
+    churn_one_page(2000);
+    double dt = seconds() - t1;
+    uint64_t passes = stats().release_passes - before;
+    if (seconds() - t0 < 3.5) {       /* else the pieces may be going */
+        CHECK_GE(stats().free_dirty, pieces);
+        /* Two walks per timed pass, a forced one per eighth more, a spare. */
+        CHECK_MSG(passes <= 2 * (uint64_t)(dt / 0.5 + 1) + 2, "%ju release passes in %.3f s",
+                  (uintmax_t)passes, dt);
+    }
+    for (int i = 0; i < M; i++) _mp_pageheap_free(pin[i]);
+    free_held(held);
+    _mp_pageheap_free(first);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+static int stuck_release_child(void) {
+    mp_ensure_init();
+    stuck_release_run();
+    return TEST_FAILED() ? 1 : 0;
+}
+
+TEST(fruitless_release_not_repeated) {
+    if (_mp_os_huge_size() == 0) {
+        harness_skip("fruitless_release_not_repeated", "no transparent huge pages here");
+        return;
+    }
+    static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_CHUNK=4m",
+                                       "MEMPOOL_RETAIN=0", "MEMPOOL_DECAY_MS=1000",
+                                       "MP_TEST_STUCK_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
 }
 
 /* In a child with MEMPOOL_DECAY_MS=0 MEMPOOL_RETAIN=0: mp_trim's answer is
@@ -596,6 +736,10 @@ static int unmap_child(void) {
 TEST(address_space_is_returned) {
     static const char *const env[] = { "MP_TEST_UNMAP_CHILD=1", NULL };
     CHECK(harness_rerun(env, NULL));
+    /* With huge pages from the second chunk on: unmapped in whole huge
+     * pages (nothing was, while their count was kept per chunk). */
+    static const char *const huge[] = { "MP_TEST_UNMAP_CHILD=1", "MEMPOOL_HUGEPAGES=1", NULL };
+    if (_mp_os_huge_size()) CHECK(harness_rerun(huge, NULL));
 }
 
 /* A custom source on mmap: each region with an inaccessible page after it,
@@ -669,6 +813,8 @@ int main(void) {
     if (getenv("MP_TEST_GUARD_CHILD"))
         return guard_child(strcmp(getenv("MP_TEST_GUARD_CHILD"), "eager") == 0);
     if (getenv("MP_TEST_HUGE_CHILD")) return huge_child();
+    if (getenv("MP_TEST_HUGE_RELEASE_CHILD")) return huge_release_child();
+    if (getenv("MP_TEST_STUCK_CHILD")) return stuck_release_child();
     if (getenv("MP_TEST_UNMAP_CHILD")) return unmap_child();
     if (getenv("MP_TEST_TRIM_CHILD")) return trim_child();
     RUN(large_fifo_stays_compact);     /* first: measures the heap's growth */
@@ -681,6 +827,8 @@ int main(void) {
     RUN(written_pages_stay_counted_after_a_split);
     RUN(zero_runs_read_zero);
     RUN(big_heaps_get_huge_pages);
+    RUN(huge_pages_are_released_whole);
+    RUN(fruitless_release_not_repeated);
     RUN(trim_counts_all_it_releases);
     RUN(address_space_is_returned);
     RUN(fruitless_give_back_not_repeated);
