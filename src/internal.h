@@ -94,6 +94,7 @@ mp_give_t _mp_os_give_mode(void);
 bool _mp_os_decommit(void *p, size_t size);           /* rounds inward */
 size_t _mp_os_huge_size(void);                       /* THP size, 0: none */
 void _mp_os_advise_huge(void *p, size_t size);
+bool _mp_os_advise_nohuge(void *p, size_t size);     /* no collapse there */
 void *_mp_os_reserve(size_t size);                    /* metadata: NORESERVE */
 void *_mp_os_reserve_readonly(size_t size);           /* reads as zero */
 bool _mp_os_make_writable(void *p, size_t size);      /* rounds outward */

@@ -174,6 +174,18 @@ void _mp_os_advise_huge(void *p, size_t size) {
 #endif
 }
 
+/* Keep khugepaged off [p, p+size): the 2 MiB blocks it touches can no
+ * longer be collapsed into huge pages (their range is no longer one
+ * advised mapping).  False if the kernel refused (vm.max_map_count). */
+bool _mp_os_advise_nohuge(void *p, size_t size) {
+#ifdef MADV_NOHUGEPAGE
+    return source.alloc == NULL && madvise(p, size, MADV_NOHUGEPAGE) == 0;
+#else
+    (void)p, (void)size;
+    return true;
+#endif
+}
+
 /* ---- metadata ------------------------------------------------------------ */
 void *_mp_os_reserve(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,

@@ -350,8 +350,15 @@ static void huge_add(uintptr_t lo, uintptr_t hi, size_t page) {
     huge_ranges[huge_nranges++] = (mp_range_t){ lo, hi };
 }
 
+/* Whether forgetting [lo, hi) would split a range in two. */
+static bool huge_splits(uintptr_t lo, uintptr_t hi) {
+    for (unsigned i = 0; i < huge_nranges; i++)
+        if (huge_ranges[i].lo < lo && hi < huge_ranges[i].hi) return true;
+    return false;
+}
+
 /* Forget [lo, hi) (unmapped).  Splitting a range takes a free slot, which
- * the caller has checked for (huge_nranges < PH_HUGE_RANGES). */
+ * the caller has checked for (huge_splits, huge_nranges). */
 static void huge_cut(uintptr_t lo, uintptr_t hi) {
     for (unsigned i = 0; i < huge_nranges; i++) {
         mp_range_t r = huge_ranges[i];
@@ -547,25 +554,27 @@ void _mp_pageheap_free(mp_span_t *s) {
     size_t hard = 4 * opt > 2 * peak_in_use ? 4 * opt : 2 * peak_in_use;
     if (st_free_dirty > retain) {
         uint64_t now = s->free_ms, decay = (uint64_t)mp_option(MP_OPT_DECAY_MS);
-        if (st_free_dirty > hard && st_free_dirty > release_stuck_at) {
-            heap_release_locked(hard / 2 * MP_PAGE_SIZE, UINT64_MAX, false);
-            /* Pieces of huge pages in use cannot go (release_span): until
-             * an eighth more is dirty, or the next timed pass, frees do
-             * not walk them again. */
-            release_stuck_at = st_free_dirty > hard ? st_free_dirty + st_free_dirty / 8 : 0;
-        } else if (now - last_purge_ms >= decay / 2) {
+        if (now - last_purge_ms >= decay / 2) {
             last_purge_ms = now;
             release_stuck_at = 0;
             heap_release_locked(retain * MP_PAGE_SIZE, now >= decay ? now - decay : 0, false);
             /* Pieces of huge pages in use go too once free for 4 decay
              * periods: a quiet big heap's sparse leftovers then cost no
-             * more than without huge pages (that splits them, and
-             * khugepaged may refill them later). */
+             * more than without huge pages. */
             if (st_huge && st_free_dirty > retain)
                 heap_release_locked(retain * MP_PAGE_SIZE, now >= 4 * decay ? now - 4 * decay : 0, true);
             size_t used = pages_in_use();
             peak_in_use -= peak_in_use / 4;
             if (peak_in_use < used) peak_in_use = used;
+        }
+        /* Not `else`: a forced release on every free would otherwise keep
+         * the timed pass, and the peak's decay, from ever running. */
+        if (st_free_dirty > hard && st_free_dirty > release_stuck_at) {
+            heap_release_locked(hard / 2 * MP_PAGE_SIZE, UINT64_MAX, false);
+            /* Pieces of huge pages in use cannot go (release_span): until
+             * an eighth more is dirty, or the next timed pass, frees do
+             * not walk them again. */
+            release_stuck_at = st_free_dirty > hard / 2 ? st_free_dirty + st_free_dirty / 8 : 0;
         }
     }
     heap_unmap_clean();
@@ -577,13 +586,25 @@ void _mp_pageheap_free(mp_span_t *s) {
  * only (with OS pages larger than ours, a span's partial OS pages stay,
  * and stay dirty), and where it lies in a range advised huge, whole huge
  * pages only unless `fine`.  Releasing part of a huge page splits it, and
- * khugepaged (which by default collapses any advised 2 MiB block with one
- * page resident) would fill the released pages back in; packing, not
- * splitting, is what empties huge pages.  Returns the bytes released. */
+ * khugepaged (by default it collapses any advised 2 MiB block with one
+ * page resident) would fill the released pages back in, resident while
+ * counted clean: 8 MiB of pieces released by mp_trim were all back 5 s
+ * later.  So a fine release first takes the advice off the part of a huge
+ * page it releases, or leaves that part if the kernel refuses.  Returns
+ * the bytes released. */
 static size_t release_span(mp_span_t *s, bool fine) {
     uintptr_t end = s->start + s->npages * MP_PAGE_SIZE;
-    size_t g = fine ? _mp_os_page : heap_granule(s->start, end);
+    size_t g = heap_granule(s->start, end), h = g;
+    if (fine) g = _mp_os_page;
     uintptr_t zl = mp_align_up(s->start, g), zh = end & ~(uintptr_t)(g - 1);
+    if (h != g && zl < zh) {
+        uintptr_t a = mp_align_up(zl, h), b = zh & ~(uintptr_t)(h - 1);
+        if (a > zh) a = zh;
+        if (b < a) b = a;
+        /* [zl, a) and [b, zh): the parts in huge pages partly kept */
+        if (zl < a && !_mp_os_advise_nohuge((void *)zl, a - zl)) zl = a;
+        if (b < zh && !_mp_os_advise_nohuge((void *)b, zh - b)) zh = b;
+    }
     mp_zrange_t z = zl < zh ? zr_make((zl - s->start) / MP_PAGE_SIZE, (zh - s->start) / MP_PAGE_SIZE)
                             : zr_none;
     /* Nothing to gain: the whole pages inside are known zero already. */
@@ -724,7 +745,7 @@ static void heap_unmap_clean(void) {
             lo = mp_align_up(lo, g);
             hi &= ~(uintptr_t)(g - 1);
             if (hi <= lo || hi - lo <= MP_PH_LISTS * MP_PAGE_SIZE ||
-                (huge && huge_nranges == PH_HUGE_RANGES))
+                (huge && huge_nranges == PH_HUGE_RANGES && huge_splits(lo, hi)))
                 continue;
             if (!span_give_back(s, lo, hi, false)) break;               /* the kernel said no */
             if (huge) huge_cut(lo, hi);

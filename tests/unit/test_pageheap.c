@@ -539,6 +539,11 @@ static void huge_release_run(void) {
     CHECK_EQ(_mp_pageheap_check(), 0);
     CHECK_GE(_mp_pageheap_release(0, true), hp - MP_PAGE_SIZE);
     CHECK_EQ(resident_pages(base + MP_PAGE_SIZE, hp - MP_PAGE_SIZE), 0);
+    /* The piece is no longer advised, so khugepaged cannot fill it back in
+     * (it did: 8 MiB of released pieces were all resident again 5 s later);
+     * whole huge pages released stay advised. */
+    CHECK(!vma_is_advised_huge(base + MP_PAGE_SIZE, NULL));
+    CHECK(vma_is_advised_huge(base + hp, NULL));
     CHECK_EQ(((unsigned char *)a->start)[0], 0x33);
     _mp_pageheap_free(a);
     free_held(held);
@@ -583,25 +588,41 @@ static void churn_one_page(int times) {
     }
 }
 
-static void stuck_release_run(void) {
-    enum { M = 16 };
+/* One page in use at the start of each of m huge pages of an advised
+ * range, the rest of each free and written; their base, or 0.  *first
+ * holds the first chunk (not advised), *held what alloc_at missed. */
+static uintptr_t pin_huge_pages(int m, mp_span_t **pin, mp_span_t **first, mp_span_t **held) {
     const size_t hp = _mp_os_huge_size(), hpp = hp / MP_PAGE_SIZE;
     mp_zrange_t z;
-    mp_span_t *pin[M], *held = NULL;
-    mp_span_t *first = _mp_pageheap_alloc(1, MP_PAGE_SIZE, &z);   /* the first chunk */
-    REQUIRE(first != NULL);
-    mp_span_t *big = _mp_pageheap_alloc(M * hpp, hp, &z);           /* then advised ones */
-    REQUIRE(big != NULL);
-    REQUIRE(vma_is_advised_huge(big->start, NULL));
-    REQUIRE(vma_is_advised_huge(big->start + M * hp - 1, NULL));
+    *held = NULL;
+    *first = _mp_pageheap_alloc(1, MP_PAGE_SIZE, &z);
+    mp_span_t *big = *first ? _mp_pageheap_alloc((size_t)m * hpp, hp, &z) : NULL;
+    if (big == NULL || !vma_is_advised_huge(big->start, NULL) ||
+        !vma_is_advised_huge(big->start + m * hp - 1, NULL))
+        return 0;
     uintptr_t base = big->start;
-    memset((void *)base, 0x55, M * hp);
+    memset((void *)base, 0x55, m * hp);
     _mp_pageheap_free(big);
-    double t0 = seconds();
-    for (int i = 0; i < M; i++) {     /* each the first aligned page of what is left */
-        pin[i] = alloc_at(base + i * hp, 1, hp, &z, &held);
-        REQUIRE(pin[i] != NULL);
+    for (int i = 0; i < m; i++) {     /* each the first aligned page of what is left */
+        pin[i] = alloc_at(base + i * hp, 1, hp, &z, held);
+        if (pin[i] == NULL) return 0;
     }
+    return base;
+}
+
+static void unpin_huge_pages(int m, mp_span_t **pin, mp_span_t *first, mp_span_t *held) {
+    for (int i = 0; i < m; i++) _mp_pageheap_free(pin[i]);
+    free_held(held);
+    _mp_pageheap_free(first);
+    CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+static void stuck_release_run(void) {
+    enum { M = 16 };
+    const size_t hp = _mp_os_huge_size();
+    mp_span_t *pin[M], *first, *held;
+    double t0 = seconds();
+    REQUIRE(pin_huge_pages(M, pin, &first, &held) != 0);
     const size_t pieces = (size_t)M * (hp - MP_PAGE_SIZE);
     /* Frees run the timed passes, which bring the peak down. */
     while (seconds() - t0 < 2.0) {
@@ -619,10 +640,111 @@ static void stuck_release_run(void) {
         CHECK_MSG(passes <= 2 * (uint64_t)(dt / 0.5 + 1) + 2, "%ju release passes in %.3f s",
                   (uintmax_t)passes, dt);
     }
-    for (int i = 0; i < M; i++) _mp_pageheap_free(pin[i]);
-    free_held(held);
+    unpin_huge_pages(M, pin, first, held);
+}
+
+/* In a child with MEMPOOL_HUGEPAGES=1 MEMPOOL_RETAIN=0 MEMPOOL_DECAY_MS=100:
+ * 4 pinned huge pages as above, then 1.5 s of a 4 MiB block taken,
+ * written and freed.  Each free pushed the dirty pages past the forced
+ * release's limit, and a forced release that ended between its target and
+ * its limit ran again on the next free, every time; as the timed pass ran
+ * only when none was forced, the pieces were never released and the peak
+ * never came down (a review's repro: one walk per free, pieces resident
+ * for good).  Now the timed pass runs on its own clock, and the pieces of
+ * all but the last pinned page (whose piece merges with the block, freed
+ * anew each time) go after 4 decay periods. */
+static void crowded_release_run(void) {
+    enum { M = 4 };
+    const size_t hp = _mp_os_huge_size(), hpp = hp / MP_PAGE_SIZE;
+    mp_span_t *pin[M], *first, *held;
+    uintptr_t base = pin_huge_pages(M, pin, &first, &held);
+    REQUIRE(base != 0);
+    mp_zrange_t z;
+    uint64_t frees = 0, before = stats().release_passes;
+    for (double t0 = seconds(); seconds() - t0 < 1.5; frees++) {
+        mp_span_t *b = _mp_pageheap_alloc(2 * hpp, hp, &z);
+        REQUIRE(b != NULL);
+        memset((void *)b->start, 1, 2 * hp);
+        _mp_pageheap_free(b);
+    }
+    uint64_t passes = stats().release_passes - before;
+    CHECK_MSG(passes * 4 <= frees, "%ju release passes for %ju frees", (uintmax_t)passes,
+              (uintmax_t)frees);
+    for (int i = 0; i < M - 1; i++) {
+        CHECK_EQ(resident_pages(base + i * hp + MP_PAGE_SIZE, hp - MP_PAGE_SIZE), 0);
+        /* and khugepaged may not collapse them back in */
+        CHECK(!vma_is_advised_huge(base + i * hp + MP_PAGE_SIZE, NULL));
+    }
+    unpin_huge_pages(M, pin, first, held);
+}
+
+/* In a child with MEMPOOL_HUGEPAGES=1 MEMPOOL_DECAY_MS=20: 40 spans of 4
+ * huge pages, each in a chunk of its own (a page of the program's mapped
+ * right below the heap keeps it from growing down), which fills the table
+ * of advised ranges (32).  With the table full nothing in any of them was
+ * given back, not even whole ranges, which free a slot: all 40 freed and
+ * trimmed left 256 MiB mapped (a review's repro). */
+static void full_table_run(void) {
+    enum { N = 40 };
+    const size_t hp = _mp_os_huge_size(), hpp = hp / MP_PAGE_SIZE;
+    mp_zrange_t z;
+    mp_span_t *sp[N];
+    mp_span_t *first = _mp_pageheap_alloc(1, MP_PAGE_SIZE, &z);
+    REQUIRE(first != NULL);
+    uintptr_t low = first->start;
+    for (int i = 0; i < N; i++) {
+        mmap((void *)(mp_align_down(low, 1 << 20) - 4096), 4096, PROT_READ,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        sp[i] = _mp_pageheap_alloc(4 * hpp, hp, &z);
+        REQUIRE(sp[i] != NULL);
+        memset((void *)sp[i]->start, 7, MP_PAGE_SIZE);
+        if (sp[i]->start < low) low = sp[i]->start;
+    }
+    size_t mapped = stats().mapped;
+    CHECK_GE(mapped, N * 4 * hp);
+    for (int i = 0; i < N; i++) _mp_pageheap_free(sp[i]);
+    for (double t0 = seconds(); seconds() - t0 < 0.5;) {   /* timed passes: the peak comes down */
+        churn_one_page(1);
+        usleep(2000);
+    }
+    _mp_pageheap_release(0, true);
+    CHECK_MSG(stats().mapped * 2 <= mapped, "%zu MiB mapped of %zu after all went",
+              stats().mapped >> 20, mapped >> 20);
     _mp_pageheap_free(first);
     CHECK_EQ(_mp_pageheap_check(), 0);
+}
+
+static int full_table_child(void) {
+    mp_ensure_init();
+    full_table_run();
+    return TEST_FAILED() ? 1 : 0;
+}
+
+TEST(full_huge_table_gives_back) {
+    if (_mp_os_huge_size() == 0) {
+        harness_skip("full_huge_table_gives_back", "no transparent huge pages here");
+        return;
+    }
+    static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_DECAY_MS=20",
+                                       "MP_TEST_FULL_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
+}
+
+static int crowded_release_child(void) {
+    mp_ensure_init();
+    crowded_release_run();
+    return TEST_FAILED() ? 1 : 0;
+}
+
+TEST(timed_release_runs_beside_forced_ones) {
+    if (_mp_os_huge_size() == 0) {
+        harness_skip("timed_release_runs_beside_forced_ones", "no transparent huge pages here");
+        return;
+    }
+    static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_CHUNK=4m",
+                                       "MEMPOOL_RETAIN=0", "MEMPOOL_DECAY_MS=100",
+                                       "MP_TEST_CROWD_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
 }
 
 static int stuck_release_child(void) {
@@ -815,6 +937,8 @@ int main(void) {
     if (getenv("MP_TEST_HUGE_CHILD")) return huge_child();
     if (getenv("MP_TEST_HUGE_RELEASE_CHILD")) return huge_release_child();
     if (getenv("MP_TEST_STUCK_CHILD")) return stuck_release_child();
+    if (getenv("MP_TEST_CROWD_CHILD")) return crowded_release_child();
+    if (getenv("MP_TEST_FULL_CHILD")) return full_table_child();
     if (getenv("MP_TEST_UNMAP_CHILD")) return unmap_child();
     if (getenv("MP_TEST_TRIM_CHILD")) return trim_child();
     RUN(large_fifo_stays_compact);     /* first: measures the heap's growth */
@@ -829,6 +953,8 @@ int main(void) {
     RUN(big_heaps_get_huge_pages);
     RUN(huge_pages_are_released_whole);
     RUN(fruitless_release_not_repeated);
+    RUN(timed_release_runs_beside_forced_ones);
+    RUN(full_huge_table_gives_back);
     RUN(trim_counts_all_it_releases);
     RUN(address_space_is_returned);
     RUN(fruitless_give_back_not_repeated);
