@@ -49,7 +49,7 @@ static uint64_t nonempty[(PH_LARGE + 63) / 64];   /* lists 1..MP_PH_LISTS */
 static mp_span_t *spare_spans;              /* recycled span structures */
 
 static size_t st_mapped, st_free_dirty, st_free_clean, st_released, st_large_in_use;
-static size_t st_small_spans, st_huge;
+static size_t st_small_spans;
 #define PH_HUGE_RANGES 32
 typedef struct { uintptr_t lo, hi; } mp_range_t;
 static mp_range_t huge_ranges[PH_HUGE_RANGES];    /* see heap_huge */
@@ -325,8 +325,8 @@ static size_t heap_huge(void) {
 }
 
 /* The address ranges advised huge, disjoint, in no order; chunks mapped
- * below the last one extend it, so there are usually one or two.  Their
- * sum is st_huge.  Inside them a release takes whole huge pages only
+ * below the last one extend it, so there are usually one or two.  Inside
+ * them a release takes whole huge pages only
  * (release_span); with the table full no more chunks are advised. */
 static bool huge_overlaps(uintptr_t lo, uintptr_t hi) {
     for (unsigned i = 0; i < huge_nranges; i++)
@@ -342,7 +342,6 @@ static size_t heap_granule(uintptr_t lo, uintptr_t hi) {
 
 static void huge_add(uintptr_t lo, uintptr_t hi, size_t page) {
     huge_page = page;
-    st_huge += hi - lo;
     for (unsigned i = 0; i < huge_nranges; i++) {
         if (huge_ranges[i].lo == hi) { huge_ranges[i].lo = lo; return; }
         if (huge_ranges[i].hi == lo) { huge_ranges[i].hi = hi; return; }
@@ -363,7 +362,6 @@ static void huge_cut(uintptr_t lo, uintptr_t hi) {
     for (unsigned i = 0; i < huge_nranges; i++) {
         mp_range_t r = huge_ranges[i];
         if (r.hi <= lo || hi <= r.lo) continue;
-        st_huge -= (r.hi < hi ? r.hi : hi) - (r.lo > lo ? r.lo : lo);
         if (r.lo < lo && hi < r.hi) {
             huge_ranges[i].hi = lo;
             huge_ranges[huge_nranges++] = (mp_range_t){ hi, r.hi };
@@ -561,7 +559,7 @@ void _mp_pageheap_free(mp_span_t *s) {
             /* Pieces of huge pages in use go too once free for 4 decay
              * periods: a quiet big heap's sparse leftovers then cost no
              * more than without huge pages. */
-            if (st_huge && st_free_dirty > retain)
+            if (huge_nranges && st_free_dirty > retain)
                 heap_release_locked(retain * MP_PAGE_SIZE, now >= 4 * decay ? now - 4 * decay : 0, true);
             size_t used = pages_in_use();
             peak_in_use -= peak_in_use / 4;
@@ -829,7 +827,8 @@ void _mp_pageheap_stats(mp_pageheap_stats_t *st) {
     st->committed = st_mapped - st_free_clean * MP_PAGE_SIZE;
     st->released = st_released;
     st->os_maps = st_os_maps;
-    st->huge = st_huge;
+    st->huge = 0;
+    for (unsigned i = 0; i < huge_nranges; i++) st->huge += huge_ranges[i].hi - huge_ranges[i].lo;
     st->give_back_passes = st_give_back_passes;
     st->give_back_checks = st_give_back_checks;
     st->release_passes = st_release_passes;
@@ -855,7 +854,7 @@ bool _mp_pageheap_free_at(uintptr_t p, size_t bytes) {
  *  - each list's back links and tail pointer are right;
  *  - the dirty/clean page counts add up;
  *  - a span's known-zero run lies inside it;
- *  - the ranges advised huge are disjoint and add up to st_huge. */
+ *  - the ranges advised huge are disjoint and not empty. */
 size_t _mp_pageheap_check(void) {
     size_t bad = 0, dirty = 0, clean = 0;
     mp_lock(&_mp_pageheap_lock);
@@ -882,15 +881,12 @@ size_t _mp_pageheap_check(void) {
         if (tails[n] != last) bad++;        /* list_insert appends clean spans there */
     }
     if (dirty != st_free_dirty || clean != st_free_clean) bad++;
-    size_t huge = 0;
     for (unsigned i = 0; i < huge_nranges; i++) {
         mp_range_t r = huge_ranges[i];
         if (r.lo >= r.hi) bad++;
         for (unsigned j = i + 1; j < huge_nranges; j++)
             if (huge_ranges[j].lo < r.hi && r.lo < huge_ranges[j].hi) bad++;
-        huge += r.hi - r.lo;
     }
-    if (huge != st_huge) bad++;
     mp_unlock(&_mp_pageheap_lock);
     return bad;
 }

@@ -422,6 +422,20 @@ TEST(zero_runs_read_zero) {
 }
 
 /* ---- transparent huge pages (MEMPOOL_HUGEPAGES) -------------------------- */
+/* False, with the test skipped, where the kernel has no huge pages. */
+static bool huge_pages_here(const char *test) {
+    if (_mp_os_huge_size()) return true;
+    harness_skip(test, "no transparent huge pages here");
+    return false;
+}
+
+/* A re-executed child's exit status for a test body run there. */
+static int run_as_child(void (*run)(void)) {
+    mp_ensure_init();
+    run();
+    return TEST_FAILED() ? 1 : 0;
+}
+
 /* Whether the mapping that holds addr is advised huge: "hg" among its
  * VmFlags in /proc/self/smaps; *start is where the mapping starts. */
 static bool vma_is_advised_huge(uintptr_t addr, uintptr_t *start) {
@@ -489,10 +503,7 @@ static int huge_child(void) {
 }
 
 TEST(big_heaps_get_huge_pages) {
-    if (_mp_os_huge_size() == 0) {
-        harness_skip("big_heaps_get_huge_pages", "no transparent huge pages here");
-        return;
-    }
+    if (!huge_pages_here("big_heaps_get_huge_pages")) return;
     /* 768 KiB chunks leave the heap's low edge off any huge-page boundary
      * when it crosses the threshold: the growth must realign. */
     static const char *const on[] = { "MEMPOOL_HUGEPAGES=8m", "MEMPOOL_CHUNK=768k",
@@ -550,17 +561,8 @@ static void huge_release_run(void) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-static int huge_release_child(void) {
-    mp_ensure_init();
-    huge_release_run();
-    return TEST_FAILED() ? 1 : 0;
-}
-
 TEST(huge_pages_are_released_whole) {
-    if (_mp_os_huge_size() == 0) {
-        harness_skip("huge_pages_are_released_whole", "no transparent huge pages here");
-        return;
-    }
+    if (!huge_pages_here("huge_pages_are_released_whole")) return;
     static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_CHUNK=4m",
                                        "MP_TEST_HUGE_RELEASE_CHILD=1", NULL };
     CHECK(harness_rerun(env, NULL));
@@ -718,50 +720,23 @@ static void full_table_run(void) {
     CHECK_EQ(_mp_pageheap_check(), 0);
 }
 
-static int full_table_child(void) {
-    mp_ensure_init();
-    full_table_run();
-    return TEST_FAILED() ? 1 : 0;
-}
-
 TEST(full_huge_table_gives_back) {
-    if (_mp_os_huge_size() == 0) {
-        harness_skip("full_huge_table_gives_back", "no transparent huge pages here");
-        return;
-    }
+    if (!huge_pages_here("full_huge_table_gives_back")) return;
     static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_DECAY_MS=20",
                                        "MP_TEST_FULL_CHILD=1", NULL };
     CHECK(harness_rerun(env, NULL));
 }
 
-static int crowded_release_child(void) {
-    mp_ensure_init();
-    crowded_release_run();
-    return TEST_FAILED() ? 1 : 0;
-}
-
 TEST(timed_release_runs_beside_forced_ones) {
-    if (_mp_os_huge_size() == 0) {
-        harness_skip("timed_release_runs_beside_forced_ones", "no transparent huge pages here");
-        return;
-    }
+    if (!huge_pages_here("timed_release_runs_beside_forced_ones")) return;
     static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_CHUNK=4m",
                                        "MEMPOOL_RETAIN=0", "MEMPOOL_DECAY_MS=100",
                                        "MP_TEST_CROWD_CHILD=1", NULL };
     CHECK(harness_rerun(env, NULL));
 }
 
-static int stuck_release_child(void) {
-    mp_ensure_init();
-    stuck_release_run();
-    return TEST_FAILED() ? 1 : 0;
-}
-
 TEST(fruitless_release_not_repeated) {
-    if (_mp_os_huge_size() == 0) {
-        harness_skip("fruitless_release_not_repeated", "no transparent huge pages here");
-        return;
-    }
+    if (!huge_pages_here("fruitless_release_not_repeated")) return;
     static const char *const env[] = { "MEMPOOL_HUGEPAGES=1", "MEMPOOL_CHUNK=4m",
                                        "MEMPOOL_RETAIN=0", "MEMPOOL_DECAY_MS=1000",
                                        "MP_TEST_STUCK_CHILD=1", NULL };
@@ -939,10 +914,10 @@ int main(void) {
     if (getenv("MP_TEST_GUARD_CHILD"))
         return guard_child(strcmp(getenv("MP_TEST_GUARD_CHILD"), "eager") == 0);
     if (getenv("MP_TEST_HUGE_CHILD")) return huge_child();
-    if (getenv("MP_TEST_HUGE_RELEASE_CHILD")) return huge_release_child();
-    if (getenv("MP_TEST_STUCK_CHILD")) return stuck_release_child();
-    if (getenv("MP_TEST_CROWD_CHILD")) return crowded_release_child();
-    if (getenv("MP_TEST_FULL_CHILD")) return full_table_child();
+    if (getenv("MP_TEST_HUGE_RELEASE_CHILD")) return run_as_child(huge_release_run);
+    if (getenv("MP_TEST_STUCK_CHILD")) return run_as_child(stuck_release_run);
+    if (getenv("MP_TEST_CROWD_CHILD")) return run_as_child(crowded_release_run);
+    if (getenv("MP_TEST_FULL_CHILD")) return run_as_child(full_table_run);
     if (getenv("MP_TEST_UNMAP_CHILD")) return unmap_child();
     if (getenv("MP_TEST_TRIM_CHILD")) return trim_child();
     RUN(large_fifo_stays_compact);     /* first: measures the heap's growth */
