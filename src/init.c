@@ -48,7 +48,7 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
     [MP_OPT_CHUNK] = { "CHUNK", 4L << 20, 256L << 10, 1L << 30,
         "address space asked of the OS at a time (only touched pages cost RSS); free "
         "address space beyond 16 of them and twice the peak in use is unmapped" },
-    [MP_OPT_HUGEPAGES] = { "HUGEPAGES", 64L << 20, 0, 1L << 40,
+    [MP_OPT_HUGEPAGES] = { "HUGEPAGES", 16L << 20, 0, 1L << 40,
         "heap size from which new chunks are advised transparent huge pages (0: never): "
         "fewer page faults and TLB misses for a big heap, against free pieces of huge "
         "pages in use that stay resident (docs/DESIGN.md)" },

@@ -118,7 +118,7 @@ TEST(defaults) {
     CHECK_EQ(printed(out, "VERBOSE"), 1);
     CHECK_EQ(printed(out, "SHOW_STATS"), 0);
     CHECK_EQ(printed(out, "DECAY_MS"), 500);
-    CHECK_EQ(printed(out, "HUGEPAGES"), 64 * MIB);
+    CHECK_EQ(printed(out, "HUGEPAGES"), 16 * MIB);
     long arenas = printed(out, "ARENAS");
     CHECK(arenas >= 1 && arenas <= 16);
 }
