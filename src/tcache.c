@@ -134,13 +134,21 @@ static mp_tcache_t *tcache_get(void) {
     return tcache_create();
 }
 
-/* Give the first n objects of bin c (fewer if it holds fewer; it holds at
- * least one) back to the central list. */
+/* Give n objects of bin c (fewer if it holds fewer; it holds at least one)
+ * back to the central list: those after the head, which stays.  The head is
+ * what the free fast path checks a pointer against for a double free, and
+ * most often the block just freed: a flush from the head made the overflow
+ * that a free causes (a consumer thread's every free; one-object batches
+ * from 4368 bytes) take that block away, and a second free of it went
+ * unnoticed, its block cached twice (tests/misuse/double_free_consumer).
+ * The head goes only when it is all the bin holds. */
 static void bin_give(mp_tcache_t *tc, unsigned c, uint32_t n) {
-    void *h = tc->head[c], *tail = h;
+    void *keep = tc->head[c];
+    void **from = *(void **)keep ? (void **)keep : (void **)&tc->head[c];
+    void *h = *from, *tail = h;
     uint32_t taken = 1;
     for (; taken < n && *(void **)tail; taken++) tail = *(void **)tail;
-    tc->head[c] = *(void **)tail;
+    *from = *(void **)tail;
     *(void **)tail = NULL;
     tc->room[c] += (int64_t)taken;
     _mp_central_give(tc->arena, c, h, taken);
