@@ -191,6 +191,23 @@ static inline void tcache_tick(mp_tcache_t *tc) {
     if ((++tc->scavenge_tick & 31) == 0) tcache_scavenge(tc);
 }
 
+/* The byte budget is spent: halve the bound of every bin but `except` that
+ * holds less than half of it, a bound earned once and no longer filled.
+ * Bounds come down otherwise only in the trim above, which runs when the
+ * bins hold a lot; a thread whose big bins grew to their limits and then
+ * emptied (their objects live) held nothing, kept its whole budget, and no
+ * other class could earn a bound: each of its mallocs and frees took the
+ * central lock, for good (test_tcache idle_bounds_give_way). */
+static void tcache_lower_idle_bounds(mp_tcache_t *tc, unsigned except) {
+    for (unsigned c = 1; c < (unsigned)_mp_nclasses; c++) {
+        uint32_t len = (uint32_t)(tc->max[c] - tc->room[c]), nmax = tc->max[c] / 2;
+        if (c == except || len >= nmax) continue;
+        tc_budget -= (size_t)(tc->max[c] - nmax) * _mp_classes[c].size;
+        tc->room[c] -= (int64_t)(tc->max[c] - nmax);
+        tc->max[c] = nmax;
+    }
+}
+
 /* Grow the bound of bin c towards limit: a thread that keeps missing on its
  * mallocs, or overflowing on its frees, uses this class a lot, so let it
  * keep more, within its class and byte limits.  Slow start (1, 2, 4, ... up
@@ -205,8 +222,11 @@ static void bin_grow(mp_tcache_t *tc, unsigned c, uint32_t limit) {
                     : tc->max[c]          ? tc->max[c]
                                           : mp_class_line_objs(k->size);
     if (tc->max[c] + grow > limit) grow = limit - tc->max[c];
-    size_t add = (size_t)grow * k->size;
-    if (tc_budget + add > (size_t)mp_option(MP_OPT_TCACHE_MAX)) return;
+    size_t add = (size_t)grow * k->size, cap = (size_t)mp_option(MP_OPT_TCACHE_MAX);
+    if (tc_budget + add > cap) {
+        tcache_lower_idle_bounds(tc, c);
+        if (tc_budget + add > cap) return;
+    }
     tc->max[c] += grow;
     tc->room[c] += (int64_t)grow;
     tc_budget += add;
