@@ -10,6 +10,9 @@
  *     blocks under meta_lock and never returned;
  *   - the futex lock's slow path, and fatal error reporting.
  * Nothing here allocates with malloc or uses stdio: it runs under malloc.
+ * What a free can reach here (the lock, releases, unmaps, advice) leaves
+ * errno as it found it: free() must not change it (POSIX.1-2024), and a
+ * futex wait fails with EAGAIN whenever the lock changed hands first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,10 @@ size_t _mp_os_page = 4096;
 
 static mp_memory_source_t source;      /* alloc == NULL: the mmap default */
 static _Atomic bool source_locked;     /* set by the first heap allocation */
+
+/* Restores errno when the block it is declared in ends. */
+static inline void os_restore_errno(const int *saved) { errno = *saved; }
+#define MP_KEEP_ERRNO int mp_saved_errno_ __attribute__((cleanup(os_restore_errno))) = errno
 
 void _mp_os_init(void) {
     unsigned long ps = getauxval(AT_PAGESZ);
@@ -99,6 +106,7 @@ void *_mp_os_alloc_at(void *at, size_t size) {
 }
 
 void _mp_os_free(void *p, size_t size) {
+    MP_KEEP_ERRNO;
     size = mp_align_up(size, _mp_os_page);
     if (source.alloc) {
         if (source.free) source.free(p, size, source.arg);
@@ -115,11 +123,13 @@ mp_give_t _mp_os_give_mode(void) {
  * part of an mmap'ed region can go.  A custom source takes back only whole
  * regions (_mp_os_free), so with one this does nothing and says so. */
 bool _mp_os_unmap(void *p, size_t size) {
+    MP_KEEP_ERRNO;
     if (source.alloc || ((uintptr_t)p | size) & (_mp_os_page - 1)) return false;
     return munmap(p, size) == 0;    /* ENOMEM: the split would pass vm.max_map_count */
 }
 
 bool _mp_os_decommit(void *p, size_t size) {
+    MP_KEEP_ERRNO;
     uintptr_t a = mp_align_up((uintptr_t)p, _mp_os_page);
     uintptr_t b = mp_align_down((uintptr_t)p + size, _mp_os_page);
     if (b <= a) return false;
@@ -168,6 +178,7 @@ size_t _mp_os_huge_size(void) {
  * Advice only: failure changes nothing but speed. */
 void _mp_os_advise_huge(void *p, size_t size) {
 #ifdef MADV_HUGEPAGE
+    MP_KEEP_ERRNO;
     if (source.alloc == NULL) madvise(p, size, MADV_HUGEPAGE);
 #else
     (void)p, (void)size;
@@ -179,6 +190,7 @@ void _mp_os_advise_huge(void *p, size_t size) {
  * advised mapping).  False if the kernel refused (vm.max_map_count). */
 bool _mp_os_advise_nohuge(void *p, size_t size) {
 #ifdef MADV_NOHUGEPAGE
+    MP_KEEP_ERRNO;
     return source.alloc == NULL && madvise(p, size, MADV_NOHUGEPAGE) == 0;
 #else
     (void)p, (void)size;
@@ -236,6 +248,7 @@ void *_mp_meta_alloc(size_t size) {
 
 /* ---- futex lock ------------------------------------------------------------ */
 void _mp_lock_slow(mp_lock_t *l) {
+    MP_KEEP_ERRNO;
     /* Spin briefly: critical sections are short.  Then sleep in the kernel. */
     for (int i = 0; i < 100; i++) {
         int expect = 0;
@@ -254,6 +267,7 @@ void _mp_lock_slow(mp_lock_t *l) {
 }
 
 void _mp_lock_wake(mp_lock_t *l) {
+    MP_KEEP_ERRNO;
     syscall(SYS_futex, &l->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 

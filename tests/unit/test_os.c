@@ -1,4 +1,5 @@
 /* test_os.c - the OS layer: aligned regions, decommit, page size (os.c). */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -87,11 +88,40 @@ TEST(fork_takes_the_meta_lock) {
     pthread_join(t, NULL);
 }
 
+/* free() must leave errno alone (POSIX.1-2024), and frees take locks: a
+ * contended lock's futex wait fails with EAGAIN whenever the lock changed
+ * hands before the thread slept, and that errno leaked out of free (a
+ * review's repro: 4 threads freeing with MEMPOOL_CHECK=1, EAGAIN within
+ * milliseconds).  Four threads here take one lock until errno survives
+ * 200,000 rounds each, or not. */
+static mp_lock_t contended = MP_LOCK_INIT;
+static _Atomic int errno_seen;
+
+static void *lock_hammer(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 200000 && !atomic_load(&errno_seen); i++) {
+        errno = 12345;
+        mp_lock(&contended);
+        mp_unlock(&contended);
+        if (errno != 12345) atomic_store(&errno_seen, errno);
+    }
+    return NULL;
+}
+
+TEST(lock_keeps_errno) {
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) REQUIRE(pthread_create(&t[i], NULL, lock_hammer, NULL) == 0);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    int seen = atomic_load(&errno_seen);
+    CHECK_EQ(seen, 0);
+}
+
 int main(void) {
     RUN(page_size);
     RUN(aligned_regions);
     RUN(decommit_zeroes);
     RUN(fatal_message_format);
     RUN(fork_takes_the_meta_lock);
+    RUN(lock_keeps_errno);
     return harness_summary();
 }
