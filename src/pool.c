@@ -53,6 +53,7 @@ static uint32_t xreg_low;    /* no free slot below this */
 static _Atomic uint64_t xstamp_next = 1;
 static pthread_once_t xonce = PTHREAD_ONCE_INIT;
 static pthread_key_t xkey;
+static bool xkey_ok;
 
 mp_xent_t _mp_xent_none;     /* stamp 0: matches nothing */
 static mp_xtls_t xtls_empty = { 0, 0 };
@@ -100,7 +101,9 @@ static void xreg_fork_child(void) {
 }
 
 static void xreg_once(void) {
-    pthread_key_create(&xkey, xtls_thread_exit);
+    /* No key left (a program that used them all up first): no thread
+     * caches, rather than key 0, which is someone else's. */
+    xkey_ok = pthread_key_create(&xkey, xtls_thread_exit) == 0;
     pthread_atfork(xreg_fork_prepare, xreg_fork_parent, xreg_fork_child);
 }
 
@@ -156,7 +159,7 @@ mp_xent_t **_mp_xtls_slot(uint32_t id) {
         n->dead = 0;
         for (uint32_t i = 0; i < cap; i++) n->ent[i] = i < t->cap ? t->ent[i] : &_mp_xent_none;
         pthread_once(&xonce, xreg_once);
-        if (pthread_setspecific(xkey, n) != 0) {
+        if (!xkey_ok || pthread_setspecific(xkey, n) != 0) {
             mp_free(n);
             return NULL;
         }

@@ -38,12 +38,13 @@ static mp_tcache_t *registry;          /* live caches */
 static mp_tcache_t *spare;             /* caches of exited threads, reused */
 static size_t ncaches;
 static pthread_key_t tc_key;
+static bool tc_key_ok;                 /* false: no key left, no caches */
 static __thread size_t tc_budget __attribute__((tls_model(MP_TLS_MODEL)));  /* sum of max[c]*size[c] */
 
 static void tcache_thread_exit(void *arg);
 
 void _mp_tcache_setup_thread_key(void) {
-    pthread_key_create(&tc_key, tcache_thread_exit);
+    tc_key_ok = pthread_key_create(&tc_key, tcache_thread_exit) == 0;
 }
 
 static mp_tcache_t *tcache_create(void) {
@@ -130,6 +131,8 @@ static mp_tcache_t *tcache_get(void) {
     if (MP_LIKELY(!tc->is_static)) return tc;
     if (tc == &tcache_dead) return NULL;
     mp_ensure_init();
+    /* Without the key a cache could not go back at thread exit. */
+    if (!tc_key_ok) return NULL;
     if (atomic_load_explicit(&_mp_ready, memory_order_acquire) != 2) return NULL; /* re-entry */
     return tcache_create();
 }

@@ -534,7 +534,48 @@ TEST(concurrent_double_frees) {
     mp_pool_destroy(pool);
 }
 
+/* ---- no thread-specific keys left ------------------------------------------------ */
+/* The thread caches of pools (and arenas) hang on a pthread key, created at
+ * their first use: in a program that has used up every key by then, the
+ * creation fails.  Unchecked, the key stayed 0, someone else's key (here
+ * the library's own thread-cache key): the pool's cache was stored in that
+ * key's slot, never went back at thread exit (its destructor was not ours),
+ * and the other key's destructor got a pointer it did not own.  Now such a
+ * thread has no cache for the pool and takes the locked paths. */
+static void *keyless_worker(void *v) {
+    mp_pool_t *p = v;
+    void *o[100];
+    for (int i = 0; i < 100; i++) CHECK((o[i] = mp_pool_alloc(p)) != NULL);
+    for (int i = 0; i < 100; i++) CHECK_EQ(mp_pool_free(p, o[i]), MP_OK);
+    free(malloc(64));                     /* the thread's own cache, at exit too */
+    return NULL;
+}
+
+static int keyless_child(void) {
+    pthread_key_t k;
+    int n = 0;
+    while (pthread_key_create(&k, NULL) == 0) n++;
+    CHECK_GT(n, 0);
+    mp_pool_t *p = mp_pool_create(32, 0, 0, 0, 0);
+    if (p == NULL) { CHECK(p != NULL); return 1; }
+    pthread_t t;
+    pthread_create(&t, NULL, keyless_worker, p);
+    pthread_join(t, NULL);
+    mp_pool_stats_t st = stats_of(p);
+    CHECK_EQ(st.threads, 0);
+    CHECK_EQ(st.cached, 0);
+    CHECK_EQ(st.allocated, 0);
+    mp_pool_destroy(p);
+    return harness_test_failures != 0;
+}
+
+TEST(no_keys_left) {
+    static const char *const env[] = { "MP_TEST_KEYLESS_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
+}
+
 int main(void) {
+    if (getenv("MP_TEST_KEYLESS_CHILD")) return keyless_child();
     RUN(create_and_basic_use);
     RUN(bad_create_and_null_pool);
     RUN(cache_size_one_and_cap);
@@ -551,5 +592,6 @@ int main(void) {
     RUN(destroyed_pool_id_reused);
     RUN(threads_objects_cross);
     RUN(concurrent_double_frees);
+    RUN(no_keys_left);
     return harness_summary();
 }
