@@ -325,6 +325,35 @@ size_t _mp_tcache_count(void) {
 }
 
 void _mp_tcache_lock_all(void) { mp_lock(&registry_lock); }
+
+/* In a fork child, the one thread left keeps its cache; those of the
+ * parent's other threads leave the registry for the spare list (a struct a
+ * new thread reuses, cleared).  The objects in their bins are not given
+ * back: a thread may have been in the middle of a push or pop when the
+ * parent forked, and the child's copy of that list can be torn. */
+static void tcache_forget_others(void) {
+    mp_tcache_t *mine = _mp_tc, *tc = registry, *nx;
+    registry = NULL;
+    ncaches = 0;
+    for (; tc; tc = nx) {
+        nx = tc->next;
+        tc->prev = NULL;
+        if (tc == mine) {
+            tc->next = NULL;
+            registry = tc;
+            ncaches = 1;
+        } else {
+            tc->next = spare;
+            spare = tc;
+        }
+    }
+}
+
 void _mp_tcache_unlock_all(bool child) {
-    if (child) mp_lock_reset(&registry_lock); else mp_unlock(&registry_lock);
+    if (!child) {
+        mp_unlock(&registry_lock);
+        return;
+    }
+    tcache_forget_others();
+    mp_lock_reset(&registry_lock);
 }

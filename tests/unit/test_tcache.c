@@ -1,6 +1,8 @@
 /* test_tcache.c - thread caches: creation, bounds, flush, exit (tcache.c). */
 #include <pthread.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "harness.h"
 #include "internal.h"
 #include "mempool.h"
@@ -171,6 +173,45 @@ TEST(idle_bounds_give_way) {
     CHECK_LE(s.flushes, (uint64_t)SMALL_PAIRS / 100);
 }
 
+/* After fork() the child has one thread: the caches of the parent's other
+ * threads are not its own.  They stayed registered, counted in the stats
+ * (a one-thread child showed two thread caches) and never reused.  What
+ * their bins held stays where it is: those lists may have been mid-update
+ * when the parent forked, so nothing walks them. */
+static pthread_barrier_t fork_bar;
+
+static void *forking_peer(void *arg) {
+    (void)arg;
+    mp_free(mp_malloc(100));            /* this thread's cache */
+    pthread_barrier_wait(&fork_bar);    /* it exists */
+    pthread_barrier_wait(&fork_bar);    /* the fork is over */
+    return NULL;
+}
+
+TEST(fork_child_counts_only_its_cache) {
+    mp_free(mp_malloc(100));
+    REQUIRE(pthread_barrier_init(&fork_bar, NULL, 2) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, forking_peer, NULL) == 0);
+    pthread_barrier_wait(&fork_bar);
+    size_t parent = _mp_tcache_count();
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t n = _mp_tcache_count();
+        mp_free(mp_malloc(100));              /* still works */
+        void *p = mp_malloc(5000);
+        mp_free(p);
+        _exit(n == 1 && _mp_tcache_count() == 1 ? 0 : 10 + (int)n);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pthread_barrier_wait(&fork_bar);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&fork_bar);
+    CHECK_GE(parent, 2);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (exit 10+n: n caches)", st);
+}
+
 TEST(flush_empties_bins) {
     void *p = mp_malloc(100);
     mp_free(p);
@@ -190,6 +231,7 @@ int main(void) {
     RUN(thread_exit_returns_cache);
     RUN(freeing_thread_flushes_in_batches);
     RUN(idle_bounds_give_way);
+    RUN(fork_child_counts_only_its_cache);
     RUN(flush_empties_bins);
     return harness_summary();
 }
