@@ -34,7 +34,7 @@ static _Atomic bool source_locked;     /* set by the first heap allocation */
 
 /* Restores errno when the block it is declared in ends. */
 static inline void os_restore_errno(const int *saved) { errno = *saved; }
-#define MP_KEEP_ERRNO int mp_saved_errno_ __attribute__((cleanup(os_restore_errno))) = errno
+#define MP_KEEP_ERRNO int mp_saved_errno_ __attribute__((cleanup(os_restore_errno), unused)) = errno
 
 void _mp_os_init(void) {
     unsigned long ps = getauxval(AT_PAGESZ);
