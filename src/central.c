@@ -214,6 +214,18 @@ uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, uint32_t 
     return got;
 }
 
+/* Check mode, where no thread cache or transfer slot holds objects: is
+ * object o of the small span s free?  SPAN_FREE_LISTED: on the span's free
+ * list; SPAN_FREE_UNCARVED: past its bump pointer (not handed out since the
+ * span was carved).  Called with the span's central lock held. */
+enum { SPAN_LIVE, SPAN_FREE_LISTED, SPAN_FREE_UNCARVED };
+static int span_object_state(const mp_span_t *s, const void *o) {
+    if ((uintptr_t)o >= s->bump) return SPAN_FREE_UNCARVED;
+    for (void *f = s->free; f; f = *(void **)f)
+        if (f == o) return SPAN_FREE_LISTED;
+    return SPAN_LIVE;
+}
+
 /* Put one object back on its span.  Called with c->lock held; may return
  * the span to the page heap (page heap lock nested inside). */
 static void central_put_back(central_t *c, unsigned cls, void *o) {
@@ -221,9 +233,9 @@ static void central_put_back(central_t *c, unsigned cls, void *o) {
     if (MP_UNLIKELY(mp_option(MP_OPT_CHECK)) && s && s->state == MP_SPAN_SMALL) {
         /* Check mode: objects come back one at a time, straight from free();
          * one already on the span's free list is a double free. */
-        if ((uintptr_t)o >= s->bump) _mp_fatal("free of a pointer not from mempool", o);
-        for (void *f = s->free; f; f = *(void **)f)
-            if (f == o) _mp_fatal("double free", o);
+        int st = span_object_state(s, o);
+        if (st == SPAN_FREE_UNCARVED) _mp_fatal("free of a pointer not from mempool", o);
+        if (st == SPAN_FREE_LISTED) _mp_fatal("double free", o);
     }
     if (MP_UNLIKELY(s == NULL || s->state != MP_SPAN_SMALL || s->cls != cls || s->used == 0))
         _mp_fatal("double free or corrupted free list", o);
@@ -253,6 +265,16 @@ static void central_put_back_list(unsigned *held, unsigned cls, void *head) {
         central_put_back(&central[a][cls], cls, head);
         head = nx;
     }
+}
+
+void _mp_central_check_live(void *o, unsigned cls, const char *freed, const char *uncarved) {
+    mp_span_t *s = mp_pagemap_span((uintptr_t)o);
+    central_t *c = &central[s->arena][cls];
+    mp_lock(&c->lock);
+    int st = span_object_state(s, o);
+    mp_unlock(&c->lock);
+    if (st == SPAN_FREE_UNCARVED) _mp_fatal(uncarved, o);
+    if (st == SPAN_FREE_LISTED) _mp_fatal(freed, o);
 }
 
 void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n) {

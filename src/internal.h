@@ -227,6 +227,10 @@ uint32_t _mp_central_take(unsigned arena, unsigned cls, uint32_t want, uint32_t 
                           void **head);
 /* Give back a list of n objects of class cls. */
 void _mp_central_give(unsigned arena, unsigned cls, void *head, uint32_t n);
+/* Check mode: abort with `freed` if small object o (a valid slot of a span
+ * of class cls) is on its span's free list, with `uncarved` if it was never
+ * handed out since the span was carved. */
+void _mp_central_check_live(void *o, unsigned cls, const char *freed, const char *uncarved);
 void _mp_central_drain_slots(void);
 size_t _mp_central_cached_bytes(void);
 void _mp_central_lock_all(void);

@@ -236,6 +236,11 @@ void *mp_realloc(void *p, size_t n) {
      * than half of it: the common grow-a-little / shrink-a-little cases. */
     if (n <= old && n >= old / 2) {
         if (large) large->req = n;
+        /* Check mode: the block goes back to the caller as live, so it must
+         * be (a move would find out in its free; this does not move). */
+        else if (MP_UNLIKELY(mp_option(MP_OPT_CHECK)))
+            _mp_central_check_live(p, c, "realloc of a freed pointer",
+                                   "realloc of a pointer not from mempool");
         return p;
     }
     /* A large block grows in place when the pages after it are free. */
