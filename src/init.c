@@ -35,7 +35,8 @@ static const mp_option_desc_t options[MP_OPT_COUNT] = {
     [MP_OPT_SHOW_STATS] = { "SHOW_STATS", 0, 0, 2,
         "at exit, print a one-line summary (1) or the full picture (2) on stderr" },
     [MP_OPT_CHECK] = { "CHECK", 0, 0, 1,
-        "validate every free in full (no thread cache): catches every double free" },
+        "validate every free in full (no thread cache): catches every double free, "
+        "and a realloc of a freed block" },
     [MP_OPT_TCACHE_MAX] = { "TCACHE_MAX", 8L << 20, 64L << 10, 1L << 30,
         "bytes one thread cache may hold: speed against memory held per thread" },
     [MP_OPT_RETAIN] = { "RETAIN", 8L << 20, 0, 1L << 40,
