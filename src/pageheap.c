@@ -54,7 +54,6 @@ static size_t st_small_spans;
 typedef struct { uintptr_t lo, hi; } mp_range_t;
 static mp_range_t huge_ranges[PH_HUGE_RANGES];    /* see heap_huge */
 static unsigned huge_nranges;
-static size_t huge_page;                          /* their page size */
 static uint64_t st_os_maps, st_large_allocs, st_give_back_passes, st_give_back_checks;
 static uint64_t st_release_passes;
 static uint64_t last_purge_ms;
@@ -337,11 +336,10 @@ static bool huge_overlaps(uintptr_t lo, uintptr_t hi) {
 /* The granule of a release or unmap of [lo, hi): a huge page where that
  * touches a range advised huge, else an OS page. */
 static size_t heap_granule(uintptr_t lo, uintptr_t hi) {
-    return huge_overlaps(lo, hi) ? huge_page : _mp_os_page;
+    return huge_overlaps(lo, hi) ? _mp_os_huge_size() : _mp_os_page;
 }
 
-static void huge_add(uintptr_t lo, uintptr_t hi, size_t page) {
-    huge_page = page;
+static void huge_add(uintptr_t lo, uintptr_t hi) {
     for (unsigned i = 0; i < huge_nranges; i++) {
         if (huge_ranges[i].lo == hi) { huge_ranges[i].lo = lo; return; }
         if (huge_ranges[i].hi == lo) { huge_ranges[i].hi = hi; return; }
@@ -400,7 +398,7 @@ static mp_span_t *heap_grow(size_t npages, size_t align) {
     }
     if (huge) {
         _mp_os_advise_huge(p, bytes);
-        huge_add((uintptr_t)p, (uintptr_t)p + bytes, huge);
+        huge_add((uintptr_t)p, (uintptr_t)p + bytes);
     }
     st_mapped += bytes;
     st_os_maps++;

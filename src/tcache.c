@@ -162,6 +162,15 @@ static void tcache_flush(mp_tcache_t *tc, unsigned c) {
     bin_give(tc, c, _mp_classes[c].batch);
 }
 
+/* Set bin c's bound to nmax objects; room (what the fast path counts down)
+ * and the thread's byte budget follow it. */
+static void bin_set_bound(mp_tcache_t *tc, unsigned c, uint32_t nmax) {
+    int64_t d = (int64_t)nmax - (int64_t)tc->max[c];
+    tc->max[c] = nmax;
+    tc->room[c] += d;
+    tc_budget += (size_t)(d * (int64_t)_mp_classes[c].size);
+}
+
 /* ---- trimming ------------------------------------------------------------------ */
 /* Bins refilled when empty and bounded only when full drift upward when a
  * thread's frees and mallocs of a class balance out at random (each refill
@@ -181,9 +190,7 @@ static void tcache_scavenge(mp_tcache_t *tc) {
         if (len >= 2) bin_give(tc, (unsigned)c, len / 2);
         uint32_t nmax = tc->max[c] / 2 < k->batch ? k->batch : tc->max[c] / 2;
         if (nmax < tc->max[c]) {
-            tc_budget -= (size_t)(tc->max[c] - nmax) * k->size;
-            tc->room[c] -= (int64_t)(tc->max[c] - nmax);
-            tc->max[c] = nmax;
+            bin_set_bound(tc, (unsigned)c, nmax);
             if (tc->room[c] < 0) tcache_flush(tc, (unsigned)c);
         }
     }
@@ -204,10 +211,7 @@ static inline void tcache_tick(mp_tcache_t *tc) {
 static void tcache_lower_idle_bounds(mp_tcache_t *tc, unsigned except) {
     for (unsigned c = 1; c < (unsigned)_mp_nclasses; c++) {
         uint32_t len = (uint32_t)(tc->max[c] - tc->room[c]), nmax = tc->max[c] / 2;
-        if (c == except || len >= nmax) continue;
-        tc_budget -= (size_t)(tc->max[c] - nmax) * _mp_classes[c].size;
-        tc->room[c] -= (int64_t)(tc->max[c] - nmax);
-        tc->max[c] = nmax;
+        if (c != except && len < nmax) bin_set_bound(tc, c, nmax);
     }
 }
 
@@ -230,9 +234,7 @@ static void bin_grow(mp_tcache_t *tc, unsigned c, uint32_t limit) {
         tcache_lower_idle_bounds(tc, c);
         if (tc_budget + add > cap) return;
     }
-    tc->max[c] += grow;
-    tc->room[c] += (int64_t)grow;
-    tc_budget += add;
+    bin_set_bound(tc, c, tc->max[c] + grow);
 }
 
 /* ---- allocation slow path ---------------------------------------------------- */
