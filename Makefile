@@ -44,7 +44,14 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
 $(BUILD)/obj:
 	@mkdir -p $@
 
-$(LIB_A): $(OBJS)
+# The C++ operators are compiled twice, once for each library: see
+# src/override_cxx.c.  A new_handler may throw through them: -fexceptions.
+OBJS_A := $(filter-out $(BUILD)/obj/override_cxx.o,$(OBJS)) $(BUILD)/obj/override_cxx_a.o
+$(BUILD)/obj/override_cxx.o $(BUILD)/obj/override_cxx_a.o: LIBFLAGS += -fexceptions
+$(BUILD)/obj/override_cxx_a.o: src/override_cxx.c $(HDRS) | $(BUILD)/obj
+	$(CC) $(LIBFLAGS) -DMP_ARCHIVE -c $< -o $@
+
+$(LIB_A): $(OBJS_A)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -76,8 +83,13 @@ STRESS_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(STRESS_SRCS))
 FUZZ_BINS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(FUZZ_SRCS))
 PRELOAD_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PRELOAD_SRCS)) \
                 $(patsubst tests/%.cc,$(BUILD)/tests/%,$(PRELOAD_CXX))
+# Static linking (tests/static/): family.c with the shared library built from
+# family_lib.c, and the C++ new_handler test linked with libstdc++.a, alone
+# (-static-libstdc++) and with the whole C library (-static).
+STATIC_BINS := $(BUILD)/tests/static/family $(BUILD)/tests/static/cxx_new_handler \
+               $(BUILD)/tests/static/cxx_new_handler_full
 TEST_BINS := $(UNIT_BINS) $(API_BINS) $(MISUSE_BINS) $(STRESS_BINS) $(FUZZ_BINS) $(PRELOAD_BINS) \
-             $(BUILD)/bin/tb $(BUILD)/tests/fastpath_loop
+             $(STATIC_BINS) $(BUILD)/bin/tb $(BUILD)/tests/fastpath_loop
 
 # Unit tests see the library's internals: they link the static library.
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A) tests/harness.h tests/unit/xtest.h tools/sizeclass_rule.h
@@ -112,6 +124,21 @@ $(BUILD)/tests/preload/%: tests/preload/%.c
 $(BUILD)/tests/preload/%: tests/preload/%.cc
 	@mkdir -p $(dir $@)
 	$(CXX) -std=gnu++17 -O2 -g -Wall -Wextra -Werror $< -o $@ $(LDLIBS)
+
+$(BUILD)/tests/static/libfamily.so: tests/static/family_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TESTFLAGS) -shared -fPIC $< -o $@
+
+$(BUILD)/tests/static/family: tests/static/family.c $(BUILD)/tests/static/libfamily.so $(LIB_A)
+	$(CC) $(TESTFLAGS) $< -L$(dir $@) -lfamily -Wl,-rpath,'$$ORIGIN' $(LIB_A) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/static/cxx_new_handler: tests/preload/cxx_new_handler.cc $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=gnu++17 -O2 -g -Wall -Wextra -Werror -static-libstdc++ $< $(LIB_A) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/static/cxx_new_handler_full: tests/preload/cxx_new_handler.cc $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=gnu++17 -O2 -g -Wall -Wextra -Werror -static $< $(LIB_A) -o $@ $(LDLIBS)
 
 # The fast-path guard: a loop of malloc/free pairs counted with callgrind.
 $(BUILD)/tests/fastpath_loop: tests/fastpath/fastpath_loop.c

@@ -361,4 +361,11 @@ void __libc_free(void *p) MP_ALIAS(mp_free);
 void *__libc_calloc(size_t n, size_t s) MP_MALLOC_ATTR MP_ALLOC_SIZE(1, 2) MP_ALIAS(mp_calloc);
 void *__libc_realloc(void *p, size_t n) MP_ALLOC_SIZE(2) MP_ALIAS(mp_realloc);
 void cfree(void *p) MP_ALIAS(mp_free);
+
+/* Linked statically, the rest of the family (override.c: memalign, valloc,
+ * pvalloc, ...) must come with malloc: a program that calls only malloc and
+ * free would otherwise get glibc's memalign for its shared libraries, and
+ * abort when one of them frees the block.  This reference brings it. */
+extern void *memalign(size_t align, size_t n);
+__attribute__((used)) static void *(*const malloc_links_override)(size_t, size_t) = memalign;
 #endif

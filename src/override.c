@@ -1,20 +1,15 @@
 /*
  * override.c - mempool as the C library's allocator: the rest of the malloc
- * family under its standard names (malloc.c aliases the core five), glibc's
- * internal __libc_* names, and every C++ operator new/delete, defined here
- * from C by their mangled names.
+ * family under its standard names (malloc.c aliases the core five) and
+ * glibc's internal __libc_* names.  The C++ operators are in override_cxx.c.
  *
  * Built out entirely with -DMP_SANITIZE: a sanitizer brings its own malloc.
  *
- * C++ semantics without a C++ runtime dependency: a throwing operator new
- * that cannot allocate calls the installed new_handler and retries, and
- * throws std::bad_alloc through libstdc++'s std::__throw_bad_alloc, both
- * referenced weakly, or looked up in a libstdc++ loaded later - a C program
- * has no C++ runtime and no handler, and gets an abort instead of an
- * exception nobody could catch.
+ * Linked statically, this object must come with malloc.o, or a shared
+ * library's memalign() would be glibc's and its free() ours: malloc.c
+ * refers to memalign for that reason.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -26,7 +21,7 @@
 #ifndef MP_SANITIZE
 
 /* These are ABI definitions whose prototypes live in headers we do not
- * include (C23's free_sized, the C++ mangled names). */
+ * include (C23's free_sized). */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 
 #define MP_EXPORT __attribute__((visibility("default"), used))
@@ -110,101 +105,5 @@ MP_EXPORT void malloc_stats(void) { mp_stats_print(2); }
 MP_EXPORT void *__libc_memalign(size_t a, size_t n) { return memalign(a, n); }
 MP_EXPORT void *__libc_valloc(size_t n) { return valloc(n); }
 MP_EXPORT void *__libc_pvalloc(size_t n) { return pvalloc(n); }
-
-/* ---- C++ operator new / delete -------------------------------------------- */
-typedef void (*mp_new_handler_t)(void);
-extern mp_new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
-extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
-
-/* libstdc++'s symbol `name`, found when the weak reference was not bound:
- * libstdc++ loaded after us (dlopen of a C++ library by a C program) or not
- * in the global scope (RTLD_LOCAL).  NULL without a shared libstdc++. */
-static void *cxx_sym(const char *name) {
-    void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
-    return h ? dlsym(h, name) : NULL;
-}
-
-/* The weak reference if it was bound, else the symbol looked up. */
-#define CXX_FN(weak) ((__typeof__(&weak))((weak) ? (void *)(weak) : cxx_sym(#weak)))
-
-MP_COLD static void *cxx_new_fail(size_t n, size_t align, bool nothrow) {
-    mp_new_handler_t (*get)(void) = CXX_FN(_ZSt15get_new_handlerv);
-    /* A handler may throw bad_alloc, which a nothrow new must turn into
-     * NULL: a catch C cannot write.  libstdc++'s own nothrow operator is
-     * that catch around ::operator new, which is ours again (throwing). */
-    if (nothrow && get && get()) {
-        void *f = cxx_sym(align ? "_ZnwmSt11align_val_tRKSt9nothrow_t" : "_ZnwmRKSt9nothrow_t");
-        if (f) {
-            static const char tag = 0;   /* a std::nothrow_t stand-in: empty */
-            return align ? ((void *(*)(size_t, size_t, const void *))f)(n, align, &tag)
-                         : ((void *(*)(size_t, const void *))f)(n, &tag);
-        }
-    }
-    for (;;) {
-        mp_new_handler_t h = get ? get() : NULL;
-        if (h == NULL) break;
-        h();
-        void *p = align ? mp_aligned_alloc(align, n) : mp_malloc(n);
-        if (p) return p;
-    }
-    if (nothrow) return NULL;
-    void (*thr)(void) = CXX_FN(_ZSt17__throw_bad_allocv);
-    if (thr) thr();
-    _mp_fatal("operator new: out of memory, no C++ runtime to throw", NULL);
-}
-
-static inline void *cxx_new(size_t n) {
-    void *p = mp_malloc(n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, 0, false);
-}
-static inline void *cxx_new_nothrow(size_t n) {
-    void *p = mp_malloc(n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, 0, true);
-}
-static inline void *cxx_new_aligned(size_t n, size_t a) {
-    void *p = mp_aligned_alloc(a, n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, a, false);
-}
-static inline void *cxx_new_aligned_nothrow(size_t n, size_t a) {
-    void *p = mp_aligned_alloc(a, n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, a, true);
-}
-
-/* new(size_t), new[](size_t) */
-MP_EXPORT void *_Znwm(size_t n) { return cxx_new(n); }
-MP_EXPORT void *_Znam(size_t n) { return cxx_new(n); }
-/* new(size_t, nothrow_t const&), new[] */
-MP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return cxx_new_nothrow(n); }
-MP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return cxx_new_nothrow(n); }
-/* new(size_t, align_val_t), new[] */
-MP_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a); }
-MP_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a); }
-/* new(size_t, align_val_t, nothrow_t const&), new[] */
-MP_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) {
-    (void)t; return cxx_new_aligned_nothrow(n, a);
-}
-MP_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) {
-    (void)t; return cxx_new_aligned_nothrow(n, a);
-}
-
-/* delete(void*), delete[] and the nothrow and aligned forms */
-MP_EXPORT void _ZdlPv(void *p) { mp_free(p); }
-MP_EXPORT void _ZdaPv(void *p) { mp_free(p); }
-MP_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *t) { (void)t; mp_free(p); }
-MP_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *t) { (void)t; mp_free(p); }
-MP_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t a) { (void)a; mp_free(p); }
-MP_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t a) { (void)a; mp_free(p); }
-MP_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) {
-    (void)a; (void)t; mp_free(p);
-}
-MP_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *t) {
-    (void)a; (void)t; mp_free(p);
-}
-/* sized delete: the size goes to the sized free */
-MP_EXPORT void _ZdlPvm(void *p, size_t n) { mp_free_sized(p, n); }
-MP_EXPORT void _ZdaPvm(void *p, size_t n) { mp_free_sized(p, n); }
-/* aligned sized delete: plain free, as free_aligned_sized above */
-MP_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; mp_free(p); }
-MP_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { (void)n; (void)a; mp_free(p); }
 
 #endif /* MP_SANITIZE */

@@ -17,6 +17,8 @@
 #                          (dlopen_X: run without LD_PRELOAD, given the .so)
 #   preload/programs:P     tests/preload/programs.sh <so> P for python3,
 #                          sqlite3 and git (skipped if not installed)
+#   static/X               linked with libmempool.a, MEMPOOL_SHOW_STATS=1:
+#                          must succeed and print a "mempool: stats:" line
 #   fastpath               tests/fastpath/count.sh (needs valgrind)
 # Every run is under `timeout` (MP_TEST_TIMEOUT seconds, default 120; the
 # fast-path count gets MP_FASTPATH_TIMEOUT, default 300).
@@ -139,6 +141,18 @@ summary_of() {
 }
 
 # check_harness_run <name>: pass iff exit 0 and the harness summary says so.
+# The program just run with MEMPOOL_SHOW_STATS=1 ($2: how it got mempool)
+# must have succeeded and printed mempool's "mempool: stats:" line at exit.
+check_served() {
+    if [ $rc -ne 0 ]; then
+        fail "$1" "$(describe_status $rc "$tmo") $2"
+    elif ! grep -q '^mempool: stats:' "$work/err"; then
+        fail "$1" "no 'mempool: stats:' line on stderr: mempool did not serve the program $2"
+    else
+        pass "$1" "${secs}s"
+    fi
+}
+
 check_harness_run() {
     local name=$1 sum
     sum=$(summary_of)
@@ -378,13 +392,7 @@ for src in "$tests_dir"/preload/*.c "$tests_dir"/preload/*.cc; do
             ;;
     esac
     run_prog "$tmo" env LD_PRELOAD="$so" MEMPOOL_SHOW_STATS=1 "$prog"
-    if [ $rc -ne 0 ]; then
-        fail "$name" "$(describe_status $rc "$tmo") under LD_PRELOAD"
-    elif ! grep -q '^mempool: stats:' "$work/err"; then
-        fail "$name" "no 'mempool: stats:' line on stderr: mempool did not serve the program (or MEMPOOL_SHOW_STATS is not implemented)"
-    else
-        pass "$name" "${secs}s"
-    fi
+    check_served "$name" "under LD_PRELOAD"
 done
 if [ -r "$tests_dir/preload/programs.sh" ]; then
     for pname in python3 sqlite3 git; do
@@ -401,6 +409,24 @@ if [ -r "$tests_dir/preload/programs.sh" ]; then
         esac
     done
 fi
+
+# ---- static linking -------------------------------------------------------------
+# Programs linked with libmempool.a (tests/static/, see the Makefile): each
+# must succeed with MEMPOOL_SHOW_STATS=1 and print a "mempool: stats:" line.
+for x in family cxx_new_handler cxx_new_handler_full; do
+    prog=$build/tests/static/$x
+    name=static/$x
+    if [ -n "$san" ]; then
+        skip "$name" "static drop-in programs are skipped under MP_SANITIZER=$san"
+        continue
+    fi
+    if ! is_prog "$prog"; then
+        fail "$name" "$prog was not built"
+        continue
+    fi
+    run_prog "$tmo" env MEMPOOL_SHOW_STATS=1 "$prog"
+    check_served "$name" "linked with libmempool.a"
+done
 
 # ---- fast-path instruction counts -----------------------------------------------
 if [ -n "$san" ]; then
