@@ -55,9 +55,12 @@ $(LIB_A): $(OBJS_A)
 	@rm -f $@
 	ar rcs $@ $^
 
+# -z nodelete: dlclose() must not unmap the library.  Its thread-exit
+# destructor stays registered with every thread, and blocks it handed out
+# may still be in use anywhere in the process.
 $(LIB_SO): $(OBJS)
-	$(CC) -shared -Wl,-z,now -Wl,--version-script=src/exports.map $(EXTRA_LDFLAGS) \
-	    -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-z,now -Wl,-z,nodelete -Wl,--version-script=src/exports.map \
+	    $(EXTRA_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The size-class table is constant data generated from the rule in
 # tools/sizeclass_rule.h and committed; run this after changing the rule
