@@ -45,11 +45,22 @@ typedef struct {
     int kind;
 } xreg_slot_t;
 
+/* The registry is two tables under one lock, with the same rules: one for
+ * the allocators with per-thread state (pools, arenas: a detach function),
+ * whose ids index every thread's table, and one for the others (slabs,
+ * heaps), there for fork and nothing else.  Their ids carry XREG_PLAIN.
+ * With one table, a pool created after 200,000 live heaps took id 200,000,
+ * and each thread that used it a 2 MiB table. */
+typedef struct {
+    xreg_slot_t *slot;
+    uint32_t cap;            /* slots allocated */
+    uint32_t top;            /* 1 + highest index in use */
+    uint32_t low;            /* no free slot below this */
+} xreg_table_t;
+#define XREG_PLAIN 0x80000000u
+
 static mp_lock_t xreg_lock = MP_LOCK_INIT;
-static xreg_slot_t *xreg;
-static uint32_t xreg_cap;    /* slots allocated */
-static uint32_t xreg_top;    /* 1 + highest id in use */
-static uint32_t xreg_low;    /* no free slot below this */
+static xreg_table_t xreg_cached, xreg_plain;
 static _Atomic uint64_t xstamp_next = 1;
 static pthread_once_t xonce = PTHREAD_ONCE_INIT;
 static pthread_key_t xkey;
@@ -67,12 +78,13 @@ uint64_t _mp_xstamp(void) {
 /* Thread exit: detach every entry whose allocator is alive, free them all. */
 static void xtls_thread_exit(void *arg) {
     mp_xtls_t *t = arg;
+    xreg_table_t *r = &xreg_cached;
     mp_lock(&xreg_lock);
     for (uint32_t i = 0; i < t->cap; i++) {
         mp_xent_t *e = t->ent[i];
         if (e == &_mp_xent_none) continue;
-        if (i < xreg_top && xreg[i].tag == e->tag && xreg[i].detach)
-            xreg[i].detach(xreg[i].obj, e);
+        if (i < r->top && r->slot[i].tag == e->tag)
+            r->slot[i].detach(r->slot[i].obj, e);
         t->ent[i] = &_mp_xent_none;
         mp_free(e);
     }
@@ -83,20 +95,31 @@ static void xtls_thread_exit(void *arg) {
 
 /* fork(): no allocator lock may be held by a thread that does not exist in
  * the child.  Ours run before the core's prepare handler (registered
- * later), so the core's locks, which are below ours, are taken after. */
+ * later), so the core's locks, which are below ours, are taken after.
+ * Allocator locks: the cached table's in index order, then the plain one's. */
+typedef enum { XLOCK_TAKE, XLOCK_RELEASE, XLOCK_RESET } xlock_op_t;
+static void xreg_table_locks(xreg_table_t *r, xlock_op_t op) {
+    for (uint32_t k = 0; k < r->top; k++) {
+        uint32_t i = op == XLOCK_RELEASE ? r->top - 1 - k : k;
+        if (r->slot[i].tag == 0 || r->slot[i].lock == NULL) continue;
+        if (op == XLOCK_TAKE) mp_lock(r->slot[i].lock);
+        else if (op == XLOCK_RELEASE) mp_unlock(r->slot[i].lock);
+        else mp_lock_reset(r->slot[i].lock);
+    }
+}
 static void xreg_fork_prepare(void) {
     mp_lock(&xreg_lock);
-    for (uint32_t i = 0; i < xreg_top; i++)
-        if (xreg[i].tag && xreg[i].lock) mp_lock(xreg[i].lock);
+    xreg_table_locks(&xreg_cached, XLOCK_TAKE);
+    xreg_table_locks(&xreg_plain, XLOCK_TAKE);
 }
 static void xreg_fork_parent(void) {
-    for (uint32_t i = xreg_top; i-- > 0;)
-        if (xreg[i].tag && xreg[i].lock) mp_unlock(xreg[i].lock);
+    xreg_table_locks(&xreg_plain, XLOCK_RELEASE);
+    xreg_table_locks(&xreg_cached, XLOCK_RELEASE);
     mp_unlock(&xreg_lock);
 }
 static void xreg_fork_child(void) {
-    for (uint32_t i = 0; i < xreg_top; i++)
-        if (xreg[i].tag && xreg[i].lock) mp_lock_reset(xreg[i].lock);
+    xreg_table_locks(&xreg_cached, XLOCK_RESET);
+    xreg_table_locks(&xreg_plain, XLOCK_RESET);
     mp_lock_reset(&xreg_lock);
 }
 
@@ -110,38 +133,42 @@ static void xreg_once(void) {
 uint32_t _mp_xreg_add(void *obj, int kind, mp_lock_t *lock, mp_xdetach_fn detach, uint64_t *tag) {
     mp_ensure_init();
     pthread_once(&xonce, xreg_once);
+    xreg_table_t *r = detach ? &xreg_cached : &xreg_plain;
     mp_lock(&xreg_lock);
-    uint32_t id = xreg_low;
-    while (id < xreg_top && xreg[id].tag != 0) id++;
-    if (id >= xreg_cap) {
-        uint32_t cap = xreg_cap ? 2 * xreg_cap : 16;
-        xreg_slot_t *n = mp_realloc(xreg, cap * sizeof *n);
+    uint32_t i = r->low;
+    while (i < r->top && r->slot[i].tag != 0) i++;
+    if (i >= r->cap) {
+        uint32_t cap = r->cap ? 2 * r->cap : 16;
+        xreg_slot_t *n = cap < XREG_PLAIN ? mp_realloc(r->slot, cap * sizeof *n) : NULL;
         if (n == NULL) {
             mp_unlock(&xreg_lock);
             return UINT32_MAX;
         }
-        memset(n + xreg_cap, 0, (cap - xreg_cap) * sizeof *n);
-        xreg = n;
-        xreg_cap = cap;
+        memset(n + r->cap, 0, (cap - r->cap) * sizeof *n);
+        r->slot = n;
+        r->cap = cap;
     }
     *tag = _mp_xstamp();
-    xreg[id] = (xreg_slot_t){ *tag, obj, lock, detach, kind };
-    if (id >= xreg_top) xreg_top = id + 1;
-    xreg_low = id + 1;
+    r->slot[i] = (xreg_slot_t){ *tag, obj, lock, detach, kind };
+    if (i >= r->top) r->top = i + 1;
+    r->low = i + 1;
     mp_unlock(&xreg_lock);
-    return id;
+    return detach ? i : i | XREG_PLAIN;
 }
 
 void _mp_xreg_remove(uint32_t id, uint64_t tag) {
+    xreg_table_t *r = id & XREG_PLAIN ? &xreg_plain : &xreg_cached;
+    uint32_t i = id & ~XREG_PLAIN;
     mp_lock(&xreg_lock);
-    if (id < xreg_top && xreg[id].tag == tag) {
-        memset(&xreg[id], 0, sizeof xreg[id]);
-        if (id < xreg_low) xreg_low = id;
-        while (xreg_top > 0 && xreg[xreg_top - 1].tag == 0) xreg_top--;
+    if (i < r->top && r->slot[i].tag == tag) {
+        memset(&r->slot[i], 0, sizeof r->slot[i]);
+        if (i < r->low) r->low = i;
+        while (r->top > 0 && r->slot[r->top - 1].tag == 0) r->top--;
     }
     mp_unlock(&xreg_lock);
     mp_xtls_t *t = _mp_xtls;
-    if (id < t->cap && t->ent[id] != &_mp_xent_none && t->ent[id]->tag == tag) {
+    if (!(id & XREG_PLAIN) && id < t->cap && t->ent[id] != &_mp_xent_none &&
+        t->ent[id]->tag == tag) {
         mp_free(t->ent[id]);
         t->ent[id] = &_mp_xent_none;
     }

@@ -36,13 +36,17 @@
  * registry lock, so that it cannot race with a destroy) and frees it.
  *
  * Registry.  Every explicit allocator has an id (the smallest free one) in
- * the registry, with its tag, its lock and its detach function.  The
- * registry's lock is taken by create, destroy, thread exit and fork.
+ * the registry, with its tag, its lock and its detach function.  Pools and
+ * arenas (per-thread state) and slabs and heaps (none) take ids from two
+ * separate tables, so that the per-thread tables stay as small as the pools
+ * and arenas alive.  The registry's lock is taken by create, destroy,
+ * thread exit and fork.
  *
  * Lock order (each may take the ones after it):
  *   registry lock -> one allocator's lock -> mempool's core locks
  * The fork handler takes the registry lock, then every allocator's lock in
- * id order (before the core's own prepare handler takes the core's).
+ * id order, pools and arenas first (before the core's own prepare handler
+ * takes the core's).
  */
 #ifndef MP_XALLOC_H
 #define MP_XALLOC_H
@@ -184,7 +188,8 @@ extern mp_xent_t _mp_xent_none;
 typedef void (*mp_xdetach_fn)(void *obj, mp_xent_t *e);
 
 /* Register obj: returns its id and stores its tag (a fresh stamp), or
- * returns UINT32_MAX when out of memory. */
+ * returns UINT32_MAX when out of memory.  detach is NULL for allocators
+ * with no per-thread state; their ids may not be given to _mp_xtls_slot. */
 uint32_t _mp_xreg_add(void *obj, int kind, mp_lock_t *lock, mp_xdetach_fn detach,
                       uint64_t *tag);
 /* Unregister (no thread exit will detach from obj after this returns), and

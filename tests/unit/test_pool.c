@@ -470,6 +470,44 @@ TEST(destroyed_pool_id_reused) {
     xhelper_stop(&h);
 }
 
+/* ---- slabs and heaps take no place in the per-thread tables ------------------------------ */
+static void *table_cap_after_use(void *pool) {
+    void *o = mp_pool_alloc(pool);
+    CHECK_EQ(mp_pool_free(pool, o), MP_OK);
+    return (void *)(uintptr_t)_mp_xtls->cap;
+}
+
+TEST(heaps_and_slabs_leave_thread_tables_small) {
+    /* Pools and arenas are numbered apart from slabs and heaps: with one
+     * numbering, a pool made after 4000 heaps and slabs was number 4000,
+     * and every thread that used it got a 4096-entry table (2 MiB for
+     * each thread after 200,000 heaps). */
+    enum { N = 2000 };
+    static mp_heap_t *heaps[N];
+    static mp_slab_t *slabs[N];
+    for (int i = 0; i < N; i++) {
+        heaps[i] = mp_heap_create(0);
+        slabs[i] = mp_slab_create(64, 1, 0, 0);
+        REQUIRE(heaps[i] != NULL && slabs[i] != NULL);
+    }
+    mp_pool_t *p = mp_pool_create(48, 0, 0, 0, 0);
+    mp_arena_t *a = mp_arena_create(0, 0);
+    REQUIRE(p != NULL && a != NULL);
+    pthread_t t;
+    void *cap;
+    REQUIRE(pthread_create(&t, NULL, table_cap_after_use, p) == 0);
+    pthread_join(t, &cap);
+    CHECK_MSG((uintptr_t)cap <= 64, "a thread's table: %zu entries", (size_t)(uintptr_t)cap);
+    CHECK(mp_arena_alloc(a, 100) != NULL);
+    CHECK_MSG(_mp_xtls->cap <= 64, "this thread's table: %u entries", _mp_xtls->cap);
+    mp_arena_destroy(a);
+    mp_pool_destroy(p);
+    for (int i = 0; i < N; i++) {
+        mp_heap_destroy(heaps[i]);
+        mp_slab_destroy(slabs[i]);
+    }
+}
+
 /* ---- objects crossing threads ----------------------------------------------------------- */
 static void *pool_cross_make(void *p, uint64_t *rng, int i) {
     uint64_t *o = mp_pool_alloc(p);
@@ -587,6 +625,7 @@ int main(void) {
     RUN(thread_exit_returns_cache);
     RUN(ten_thousand_threads_leave_no_leak);
     RUN(destroyed_pool_id_reused);
+    RUN(heaps_and_slabs_leave_thread_tables_small);
     RUN(threads_objects_cross);
     RUN(concurrent_double_frees);
     RUN(no_keys_left);
