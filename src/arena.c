@@ -275,15 +275,17 @@ static MP_NOINLINE void *arena_alloc_slow(mp_arena_t *a, size_t n, size_t align)
         if (a->flags & MP_FLAG_POISON) arena_poison_check(a, p, sz, pend);
         return (void *)p;
     }
-    /* A new region for this thread (the old one is retired). */
-    arena_region_unlink(a, r);
+    /* A new region for this thread; the old one is retired only once it is
+     * cut.  If that fails, the old one stays as it was, still serving (and
+     * counting) what fits in it: retired, the lane's fast path, which checks
+     * no stamp, went on bumping it uncounted. */
     uint64_t stamp = atomic_load_explicit(&a->stamp, memory_order_relaxed);
     uintptr_t start = arena_cut(a, sz + align - 16, 16, AREGION, &end, &pend, NULL);
     if (start == 0) {
-        r->x.stamp = r->rstamp = 0;
         mp_unlock(&a->lock);
         return _mp_xfail(&a->err, MP_ENOMEM);
     }
+    arena_region_unlink(a, r);
     p = mp_align_up(start, align);
     r->start = start;
     atomic_store_explicit(&r->cur, p + sz, memory_order_relaxed);

@@ -3,6 +3,7 @@
  * stats, every bad input, poisoning, threads bumping at once, stale
  * per-thread regions after reset and after destroy. */
 #define _GNU_SOURCE
+#include <sys/mman.h>
 #include "xtest.h"
 
 
@@ -346,7 +347,59 @@ TEST(thread_exit_keeps_count) {
     mp_arena_destroy(a);
 }
 
+/* ---- a failed region refill ----------------------------------------------------- */
+/* A memory source that refuses once told to (the child below installs it). */
+static bool source_refuses;
+static void *refusing_alloc(size_t size, size_t align, void *arg) {
+    (void)arg;
+    if (source_refuses) return NULL;
+    char *m = mmap(NULL, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uintptr_t a = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
+    if (a > (uintptr_t)m) munmap(m, a - (uintptr_t)m);
+    if ((uintptr_t)m + align > a) munmap((void *)(a + size), (uintptr_t)m + align - a);
+    return (void *)a;
+}
+static void refusing_free(void *p, size_t size, void *arg) { (void)arg; munmap(p, size); }
+static bool refusing_decommit(void *p, size_t size, void *arg) {
+    (void)arg;
+    return madvise(p, size, MADV_DONTNEED) == 0;
+}
+
+/* The lane's region nearly full, no memory left anywhere: a request that
+ * needs a new region fails, and the region, still the thread's, keeps
+ * serving smaller ones, which the stats must count.  They did not: the
+ * region was retired before the new one was cut, and the lane's fast path
+ * went on bumping it, uncounted. */
+static void refill_fails_run(void) {
+    mp_memory_source_t src = { refusing_alloc, refusing_free, refusing_decommit, NULL };
+    REQUIRE(mp_set_memory_source(&src));
+    mp_arena_t *a = mp_arena_create(0, 0);
+    REQUIRE(a != NULL);
+    for (int i = 0; i < 60; i++) REQUIRE(mp_arena_alloc(a, 1000) != NULL);
+    size_t before = stats_of(a).used;
+    CHECK_EQ(before, 60 * r16(1000));
+    source_refuses = true;
+    for (size_t sz = 1 << 20; sz >= 8192; sz /= 2)   /* what the page heap has left */
+        while (mp_malloc(sz) != NULL) {}
+    CHECK(mp_arena_alloc(a, 10000) == NULL);
+    CHECK_EQ(mp_last_error(), MP_ENOMEM);
+    size_t more = 0;
+    while (mp_arena_alloc(a, 1000) != NULL) more += r16(1000);
+    CHECK_GE(more, 1);                     /* the case needs room left in the region */
+    CHECK_EQ(stats_of(a).used, before + more);
+}
+
+TEST(failed_refill_keeps_counting) {
+    static const char *const env[] = { "MP_TEST_REFILL_CHILD=1", NULL };
+    CHECK(harness_rerun(env, NULL));
+}
+
 int main(void) {
+    if (getenv("MP_TEST_REFILL_CHILD")) {
+        refill_fails_run();
+        return harness_test_failures != 0;
+    }
     RUN(bump_alloc_and_stats);
     RUN(aligned_and_big);
     RUN(bad_input);
@@ -357,5 +410,6 @@ int main(void) {
     RUN(threads_bump_at_once);
     RUN(stale_regions);
     RUN(thread_exit_keeps_count);
+    RUN(failed_refill_keeps_counting);
     return harness_summary();
 }
