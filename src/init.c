@@ -4,7 +4,7 @@
  * Options: one table (name, default, range, why).  Each is read once, at
  * start-up, from the environment variable MEMPOOL_<NAME>, without
  * allocating; a number may end in k, m or g.  A value outside its range is
- * clamped to it.
+ * clamped to it.  A set-user-ID or set-group-ID program keeps the defaults.
  *
  * Start-up happens on the first call that needs it (the first slow path of
  * any thread, or a constructor, whichever comes first) under init_lock.
@@ -102,7 +102,10 @@ static void options_read(void) {
         size_t nl = strlen(o->name);
         memcpy(name, "MEMPOOL_", 8);
         memcpy(name + 8, o->name, nl + 1);
-        const char *v = getenv(name);   /* glibc's getenv does not allocate */
+        /* secure_getenv, as glibc's getenv, does not allocate; it ignores the
+         * environment of a set-user-ID or set-group-ID program, which its
+         * caller controls: the defaults hold there. */
+        const char *v = secure_getenv(name);
         if (v == NULL) continue;
         bool ok;
         long x = parse_size(v, &ok);

@@ -19,6 +19,8 @@
 #                          sqlite3 and git (skipped if not installed)
 #   static/X               linked with libmempool.a, MEMPOOL_SHOW_STATS=1:
 #                          must succeed and print a "mempool: stats:" line
+#                          (setuid_ignores_options: MEMPOOL_* ignored when
+#                          set-user-ID; needs root)
 #   fastpath               tests/fastpath/count.sh (needs valgrind)
 # Every run is under `timeout` (MP_TEST_TIMEOUT seconds, default 120; the
 # fast-path count gets MP_FASTPATH_TIMEOUT, default 300).
@@ -427,6 +429,40 @@ for x in family cxx_new_handler cxx_new_handler_full; do
     run_prog "$tmo" env MEMPOOL_SHOW_STATS=1 "$prog"
     check_served "$name" "linked with libmempool.a"
 done
+
+# A set-user-ID program ignores MEMPOOL_* (its caller controls the
+# environment): the fully static program made set-user-ID root, run as
+# nobody, must print no "mempool: option" line with MEMPOOL_VERBOSE=1, which
+# it prints when run plainly.  Needs root, setpriv and a suid mount.
+name=static/setuid_ignores_options
+prog=$build/tests/static/cxx_new_handler_full
+if [ -n "$san" ]; then
+    skip "$name" "skipped under MP_SANITIZER=$san"
+elif [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1; then
+    skip "$name" "needs root and setpriv"
+elif ! is_prog "$prog"; then
+    fail "$name" "$prog was not built"
+elif findmnt -no OPTIONS -T "$build" 2>/dev/null | grep -qw nosuid; then
+    skip "$name" "$build is on a nosuid file system"
+else
+    sdir=$(mktemp -d "$build/setuid.XXXXXX")
+    chmod 755 "$sdir"
+    cp "$prog" "$sdir/p" && chmod 4755 "$sdir/p"
+    run_prog "$tmo" env MEMPOOL_VERBOSE=1 "$sdir/p"
+    plain=$(grep -c '^mempool: option' "$work/err")
+    run_prog "$tmo" env MEMPOOL_VERBOSE=1 setpriv --reuid=65534 --regid=65534 --clear-groups "$sdir/p"
+    suid=$(grep -c '^mempool: option' "$work/err")
+    rm -rf "$sdir"
+    if [ $rc -ne 0 ]; then
+        fail "$name" "$(describe_status $rc "$tmo") as set-user-ID"
+    elif [ "$plain" = 0 ]; then
+        fail "$name" "MEMPOOL_VERBOSE=1 printed no option line even run plainly"
+    elif [ "$suid" != 0 ]; then
+        fail "$name" "$suid option lines printed as set-user-ID (plainly: $plain)"
+    else
+        pass "$name" "plainly $plain option lines, as set-user-ID none"
+    fi
+fi
 
 # ---- fast-path instruction counts -----------------------------------------------
 if [ -n "$san" ]; then
