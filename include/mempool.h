@@ -103,8 +103,11 @@ typedef struct mp_stats_s {
     uint64_t large_allocs;  /* large allocations served */
     uint64_t central_refills; /* thread-cache refills from the central lists */
     uint64_t central_flushes; /* thread-cache flushes to the central lists */
-    size_t huge;            /* of mapped, bytes advised as transparent huge
-                             * pages (MEMPOOL_HUGEPAGES) */
+    size_t huge;            /* of mapped, bytes in the ranges advised as
+                             * transparent huge pages (MEMPOOL_HUGEPAGES).
+                             * A fine release (mp_trim) takes the advice off
+                             * the free pieces of huge pages partly in use;
+                             * this figure still counts them */
 } mp_stats_t;
 
 /* Fill *st with the current figures.  Allocates nothing.  The page heap's
