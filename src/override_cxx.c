@@ -96,40 +96,32 @@ MP_COLD static void *cxx_new_fail(size_t n, size_t align, bool nothrow) {
     _mp_fatal("operator new: out of memory, no C++ runtime to throw", NULL);
 }
 
-static inline void *cxx_new(size_t n) {
+static inline void *cxx_new(size_t n, bool nothrow) {
     void *p = mp_malloc(n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, 0, false);
+    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, 0, nothrow);
 }
-static inline void *cxx_new_aligned(size_t n, size_t a) {
+static inline void *cxx_new_aligned(size_t n, size_t a, bool nothrow) {
     void *p = mp_aligned_alloc(a, n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, a, false);
+    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, a, nothrow);
 }
 
 /* new(size_t), new[](size_t) */
-MP_EXPORT void *_Znwm(size_t n) { return cxx_new(n); }
-MP_EXPORT void *_Znam(size_t n) { return cxx_new(n); }
+MP_EXPORT void *_Znwm(size_t n) { return cxx_new(n, false); }
+MP_EXPORT void *_Znam(size_t n) { return cxx_new(n, false); }
 /* new(size_t, align_val_t), new[] */
-MP_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a); }
-MP_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a); }
+MP_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a, false); }
+MP_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a, false); }
 
 #ifndef MP_ARCHIVE
-static inline void *cxx_new_nothrow(size_t n) {
-    void *p = mp_malloc(n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, 0, true);
-}
-static inline void *cxx_new_aligned_nothrow(size_t n, size_t a) {
-    void *p = mp_aligned_alloc(a, n);
-    return MP_LIKELY(p != NULL) ? p : cxx_new_fail(n, a, true);
-}
 /* new(size_t, nothrow_t const&), new[] */
-MP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return cxx_new_nothrow(n); }
-MP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return cxx_new_nothrow(n); }
+MP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *t) { (void)t; return cxx_new(n, true); }
+MP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *t) { (void)t; return cxx_new(n, true); }
 /* new(size_t, align_val_t, nothrow_t const&), new[] */
 MP_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) {
-    (void)t; return cxx_new_aligned_nothrow(n, a);
+    (void)t; return cxx_new_aligned(n, a, true);
 }
 MP_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *t) {
-    (void)t; return cxx_new_aligned_nothrow(n, a);
+    (void)t; return cxx_new_aligned(n, a, true);
 }
 #endif
 

@@ -184,6 +184,16 @@ prog_for() {
     is_prog "$prog" || { fail "$name" "$prog was not built"; return 1; }
 }
 
+# ready <name> <prog> <what>: false, after a SKIP under a sanitizer (<what>
+# need mempool's own malloc) or a FAIL when <prog> was not built.
+ready() {
+    if [ -n "$san" ]; then
+        skip "$1" "$3 are skipped under MP_SANITIZER=$san"
+        return 1
+    fi
+    is_prog "$2" || { fail "$1" "$2 was not built"; return 1; }
+}
+
 # ---- unit tests -----------------------------------------------------------
 # Programs are found from their sources, so that one that failed to build
 # fails here instead of being silently left out.
@@ -370,14 +380,7 @@ for src in "$tests_dir"/preload/*.c "$tests_dir"/preload/*.cc; do
     x=${x%.cc}
     prog=$build/tests/preload/$x
     name=preload/$x
-    if [ -n "$san" ]; then
-        skip "$name" "preload programs are skipped under MP_SANITIZER=$san"
-        continue
-    fi
-    if ! is_prog "$prog"; then
-        fail "$name" "$prog was not built"
-        continue
-    fi
+    ready "$name" "$prog" "preload programs" || continue
     if [ ! -e "$so" ]; then
         fail "$name" "$so is missing"
         continue
@@ -418,14 +421,7 @@ fi
 for x in family cxx_new_handler cxx_new_handler_full; do
     prog=$build/tests/static/$x
     name=static/$x
-    if [ -n "$san" ]; then
-        skip "$name" "static drop-in programs are skipped under MP_SANITIZER=$san"
-        continue
-    fi
-    if ! is_prog "$prog"; then
-        fail "$name" "$prog was not built"
-        continue
-    fi
+    ready "$name" "$prog" "static drop-in programs" || continue
     run_prog "$tmo" env MEMPOOL_SHOW_STATS=1 "$prog"
     check_served "$name" "linked with libmempool.a"
 done
@@ -436,12 +432,10 @@ done
 # it prints when run plainly.  Needs root, setpriv and a suid mount.
 name=static/setuid_ignores_options
 prog=$build/tests/static/cxx_new_handler_full
-if [ -n "$san" ]; then
-    skip "$name" "skipped under MP_SANITIZER=$san"
+if ! ready "$name" "$prog" "static drop-in programs"; then
+    :
 elif [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1; then
     skip "$name" "needs root and setpriv"
-elif ! is_prog "$prog"; then
-    fail "$name" "$prog was not built"
 elif findmnt -no OPTIONS -T "$build" 2>/dev/null | grep -qw nosuid; then
     skip "$name" "$build is on a nosuid file system"
 else
