@@ -72,11 +72,20 @@ MP_API int mp_posix_memalign(void **out, size_t align, size_t n);
 /* The number of bytes usable at p (at least what was asked for). */
 MP_API size_t mp_usable_size(const void *p);
 
-/* What a request of n bytes really gets: mp_usable_size(mp_malloc(n)). */
+/* The size a request of n bytes is rounded up to: its size class, or whole
+ * pages above 256 KiB.  mp_malloc(n) returns at least this many usable
+ * bytes, so asking for mp_good_size(n) wastes nothing.  Most often it is
+ * exactly mp_usable_size(mp_malloc(n)); when the thread has no block of that
+ * class cached but one of the next class up, mp_malloc hands out that one
+ * instead of taking new memory, and the block is the next class's size
+ * (mp_good_size(mp_good_size(n) + 1): at most 25% above n for n over
+ * 128 bytes, less than 32 above it below).  mp_usable_size and mp_malloc_usable
+ * tell a block's real size; account with those, not with this. */
 MP_API size_t mp_good_size(size_t n);
 
-/* Allocate at least n bytes and store the usable size in *usable (when not
- * NULL), so that a growing container can use the slack. */
+/* Allocate at least n bytes and store the block's real usable size,
+ * mp_usable_size(p), in *usable (when not NULL), so that a growing
+ * container can use the slack. */
 MP_API MP_MALLOC_ATTR void *mp_malloc_usable(size_t n, size_t *usable);
 
 /* ---- memory returned to the OS, thread caches ----------------------- */

@@ -328,7 +328,7 @@ size_t mp_good_size(size_t n) {
 
 void *mp_malloc_usable(size_t n, size_t *usable) {
     void *p = mp_alloc_inline(n);
-    if (p && usable) *usable = mp_good_size(n);
+    if (p && usable) *usable = mp_usable_size(p);   /* a borrowed block is bigger */
     return p;
 }
 

@@ -10,7 +10,8 @@
  *
  * What is checked, on every operation:
  *   - a block is aligned as promised, its usable size is at least what was
- *     asked (and, from mp_malloc, exactly mp_good_size), and it overlaps no
+ *     asked (and, from mp_malloc, mp_good_size or the next class's, when it
+ *     borrowed a cached block of that class), and it overlaps no
  *     other live block of any allocator;
  *   - every usable byte is written with a pattern of the block's own when it
  *     is handed out, and the pattern is intact when it is resized or freed
@@ -235,8 +236,9 @@ static void op_malloc(fz_t *f, int variant) {
         return;
     }
     FZ_CHECK(p != NULL, "mp_malloc(%zu) failed (errno %d)", n, errno);
-    FZ_CHECK(mp_usable_size(p) == mp_good_size(n), "mp_malloc(%zu): usable %zu, good_size %zu",
-             n, mp_usable_size(p), mp_good_size(n));
+    size_t g = mp_good_size(n), u = mp_usable_size(p);
+    FZ_CHECK(u == g || u == mp_good_size(g + 1),    /* its class, or the next borrowed */
+             "mp_malloc(%zu): usable %zu, good_size %zu", n, u, g);
     if (variant) FZ_CHECK(usable == mp_usable_size(p), "mp_malloc_usable(%zu) said %zu, is %zu",
                           n, usable, mp_usable_size(p));
     mp_take(f, s, p, n, 0);

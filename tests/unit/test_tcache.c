@@ -212,6 +212,64 @@ TEST(fork_child_counts_only_its_cache) {
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (exit 10+n: n caches)", st);
 }
 
+/* A malloc whose bin is empty takes the block this thread holds on top of
+ * the next class's bin, and its free puts it back there; an aligned
+ * request does not borrow, and with nothing cached the class is exact. */
+TEST(malloc_borrows_next_class) {
+    size_t n = 1000, g = mp_good_size(n), g2 = mp_good_size(g + 1);
+    unsigned c = mp_size_class(n), c2 = mp_size_class(g2);
+    REQUIRE(c2 > c);
+    mp_thread_flush();
+    void *own = mp_malloc(n);
+    CHECK_EQ(mp_usable_size(own), g);          /* nothing cached: exact */
+    mp_free(own);
+    mp_thread_flush();
+    void *q = mp_malloc(g2);
+    mp_free(q);
+    mp_tcache_t *tc = _mp_tc;
+    REQUIRE(tc->head[c] == NULL && tc->head[c2] == q);
+    size_t u = 0;
+    void *p = mp_malloc_usable(n, &u);
+    CHECK(p == q);
+    CHECK_EQ(u, g2);
+    CHECK_EQ(mp_usable_size(p), g2);
+    mp_free(p);
+    CHECK(tc->head[c2] == q);                  /* back to its own bin */
+    CHECK(tc->head[c] == NULL);
+    void *a = mp_aligned_alloc(64, n);
+    REQUIRE(a != NULL);
+    CHECK(a != q);
+    CHECK_EQ((uintptr_t)a % 64, 0);
+    CHECK_EQ(mp_usable_size(a) % 64, 0);
+    mp_free(a);
+}
+
+/* A loop that mallocs and frees one class while the next class's bin is
+ * full borrows at most MP_LEND_RUN times; then its own bin is refilled and
+ * every later malloc of the loop is the class's own (the fast path). */
+TEST(borrow_loop_falls_back_to_own_class) {
+    size_t n = 3000, g = mp_good_size(n), g2 = mp_good_size(g + 1);
+    mp_thread_flush();
+    enum { K = 40 };
+    void *q[K];
+    for (int i = 0; i < K; i++) q[i] = mp_malloc(g2);
+    for (int i = 0; i < K; i++) mp_free(q[i]);
+    int borrowed = 0, last_borrow = -1;
+    for (int i = 0; i < 1000; i++) {
+        void *p = mp_malloc(n);
+        REQUIRE(p != NULL);
+        if (mp_usable_size(p) == g2) {
+            borrowed++;
+            last_borrow = i;
+        } else {
+            CHECK_EQ(mp_usable_size(p), g);
+        }
+        mp_free(p);
+    }
+    CHECK_EQ(borrowed, MP_LEND_RUN);
+    CHECK_EQ(last_borrow, MP_LEND_RUN - 1);
+}
+
 TEST(flush_empties_bins) {
     void *p = mp_malloc(100);
     mp_free(p);
@@ -233,5 +291,7 @@ int main(void) {
     RUN(idle_bounds_give_way);
     RUN(fork_child_counts_only_its_cache);
     RUN(flush_empties_bins);
+    RUN(malloc_borrows_next_class);
+    RUN(borrow_loop_falls_back_to_own_class);
     return harness_summary();
 }
