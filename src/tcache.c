@@ -21,9 +21,9 @@
  * MEMPOOL_TCACHE_MAX bytes.
  * room[c] = max[c] - length is what the fast path counts down.
  *
- * A plain malloc whose bin is empty first borrows the block on top of the
- * next class's bin (tcache_borrow): a block one class bigger, already
- * resident, instead of new memory for this class.
+ * A plain malloc whose bin is empty first borrows a block from the next
+ * class's bin (tcache_borrow): one class bigger, already resident, instead
+ * of new memory for this class.
  *
  * Locking: a cache is only touched by its thread, except the registry
  * links, under registry_lock (stats, fork).
@@ -244,39 +244,41 @@ static void bin_grow(mp_tcache_t *tc, unsigned c, uint32_t limit) {
 /* ---- allocation slow path ---------------------------------------------------- */
 /* Borrowing.  A plain malloc whose bin is empty first takes a block this
  * thread holds of the next class up: the next one a size lookup gives, so
- * never an aligned-only class, and 16-byte aligned like every plain block.
- * That block is resident and idle, where a refill would take more memory
- * from a span of this class.  Without it each thread's footprint in a class
- * is its own peak there, and the sum of those peaks is most of what a
- * fluctuating heap costs beyond its live bytes: tb 2 300000 8 4096 75
- * peaked at 8.1 MB against 8.9 without (docs/DESIGN.md).  The block is one
- * class step bigger than mp_good_size says, which mp_usable_size and
- * mp_malloc_usable report; its free goes to its own bin, by the page map.
+ * never an aligned-only class, and 16-byte aligned like every plain block
+ * (aligned requests above 16 do not come here).  That block is resident and
+ * idle, where a refill would take more memory from a span of this class.
+ * Without it each thread's footprint in a class is its own peak there, and
+ * the sum of those peaks is most of what a fluctuating heap costs beyond
+ * its live bytes: tb 2 300000 8 4096 75 peaked at 8.1 MB against 8.9
+ * without (docs/DESIGN.md).  The block is one class step bigger than
+ * mp_good_size says, which mp_usable_size and mp_malloc_usable report; its
+ * free goes to its own bin, by the page map.
  *
- * A thread that mallocs and frees one class in a loop while the next
- * class's bin is full would borrow on every malloc, each a call into this
- * slow path, the same block coming back to the lender each time.  Such a
- * loop has no other slow-path event (scavenge_tick counts misses and
- * overflows, not borrows), so a class borrows at most MP_LEND_RUN times in
- * a row while the tick stands still; then its bin is refilled as usual and
- * the loop runs on the fast path.  A limit of 16 cost tb 0.14 MB of the
- * gain; 64 none. */
-
+ * The lender's head stays: it is what the free fast path checks a double
+ * free against, most often the block just freed (as in bin_give), and
+ * lending it let free(p); q = malloc(smaller); free(p) go unnoticed, q and
+ * the next malloc sharing one block (tests/misuse/double_free_borrowed).
+ * So a bin lends only from its second block on.
+ *
+ * A class that keeps borrowing, as a loop does whose temporaries come
+ * straight back to the lender, would take this slow path on every malloc.
+ * After MP_LEND_RUN borrows a class refills its own bin instead, and the
+ * count starts again only then (_mp_tcache_alloc_class_slow), so such a
+ * loop runs on its own bin and the fast path after at most 255 slow
+ * mallocs (a few microseconds), whatever the rest of the thread does.
+ * Lower limits cost tb memory: 64 0.14 MB of the gain, 16 0.27 MB. */
 static void *tcache_borrow(unsigned c) {
     mp_tcache_t *tc = _mp_tc;
+    if (tc->lend_run[c] >= MP_LEND_RUN) return NULL;
     unsigned d = c + 1;
     while (d < (unsigned)_mp_nclasses && _mp_classes[d].aligned_only) d++;
     if (d >= (unsigned)_mp_nclasses) return NULL;
-    void *p = tc->head[d];          /* empty in the static caches, check mode */
+    void *h = tc->head[d];          /* empty in the static caches, check mode */
+    void *p = h ? *(void **)h : NULL;
     if (p == NULL) return NULL;
-    if (tc->lend_tick[c] != tc->scavenge_tick) {
-        tc->lend_tick[c] = tc->scavenge_tick;
-        tc->lend_run[c] = 1;
-    } else if (++tc->lend_run[c] > MP_LEND_RUN) {
-        return NULL;
-    }
-    tc->head[d] = *(void **)p;
+    *(void **)h = *(void **)p;
     tc->room[d]++;
+    tc->lend_run[c]++;
     return p;
 }
 
@@ -303,6 +305,7 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
         return p;
     }
     const mp_class_t *k = &_mp_classes[c];
+    tc->lend_run[c] = 0;          /* it may borrow again (tcache_borrow) */
     tcache_tick(tc);
     bin_grow(tc, c, k->tc_limit);
     uint32_t want = k->batch < tc->max[c] ? k->batch : tc->max[c];

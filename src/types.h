@@ -111,7 +111,7 @@ typedef struct mp_class_s {
  * and whose free checks all fail: the first malloc and free of a thread fall
  * into the slow path with no test of their own. */
 typedef struct mp_tcache_s mp_tcache_t;
-#define MP_LEND_RUN 64     /* borrows in a row with no other slow path */
+#define MP_LEND_RUN 255    /* borrows a class makes between its refills */
 struct mp_tcache_s {
     void *head[MP_MAX_CLASSES];       /* free list per class */
     uintptr_t mask[MP_MAX_CLASSES];   /* span_align - 1 */
@@ -122,10 +122,8 @@ struct mp_tcache_s {
     uint8_t cls[MP_LOOKUP_MAX + 1];   /* n -> class, for n <= MP_LOOKUP_MAX */
     /* ---- cold: touched only by the slow paths ---- */
     uint32_t max[MP_MAX_CLASSES];     /* current bound on the bin length */
-    uint32_t lend_tick[MP_MAX_CLASSES]; /* scavenge_tick at the class's last
-                                        * borrow (tcache_borrow) */
-    uint8_t lend_run[MP_MAX_CLASSES];   /* its borrows at that tick, at
-                                        * most MP_LEND_RUN */
+    uint8_t lend_run[MP_MAX_CLASSES]; /* borrows since the class's last
+                                       * refill, at most MP_LEND_RUN */
     uint32_t scavenge_tick;            /* misses, for the periodic trim */
     uint32_t arena;                   /* its central arena (MEMPOOL_ARENAS) */
     mp_tcache_t *next, *prev;         /* registry of live caches */

@@ -212,9 +212,10 @@ TEST(fork_child_counts_only_its_cache) {
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (exit 10+n: n caches)", st);
 }
 
-/* A malloc whose bin is empty takes the block this thread holds on top of
- * the next class's bin, and its free puts it back there; an aligned
- * request does not borrow, and with nothing cached the class is exact. */
+/* A malloc whose bin is empty takes a block this thread holds in the next
+ * class's bin, the second (the head stays for the free path's double-free
+ * check), and its free puts it back there; an aligned request does not
+ * borrow, and with nothing cached the class is exact. */
 TEST(malloc_borrows_next_class) {
     size_t n = 1000, g = mp_good_size(n), g2 = mp_good_size(g + 1);
     unsigned c = mp_size_class(n), c2 = mp_size_class(g2);
@@ -224,21 +225,23 @@ TEST(malloc_borrows_next_class) {
     CHECK_EQ(mp_usable_size(own), g);          /* nothing cached: exact */
     mp_free(own);
     mp_thread_flush();
-    void *q = mp_malloc(g2);
-    mp_free(q);
+    void *q1 = mp_malloc(g2), *q2 = mp_malloc(g2);
+    mp_free(q2);
+    mp_free(q1);
     mp_tcache_t *tc = _mp_tc;
-    REQUIRE(tc->head[c] == NULL && tc->head[c2] == q);
+    REQUIRE(tc->head[c] == NULL && tc->head[c2] == q1 && *(void **)q1 == q2);
     size_t u = 0;
     void *p = mp_malloc_usable(n, &u);
-    CHECK(p == q);
+    CHECK(p == q2);
     CHECK_EQ(u, g2);
     CHECK_EQ(mp_usable_size(p), g2);
+    CHECK(tc->head[c2] == q1);                 /* the head stays */
     mp_free(p);
-    CHECK(tc->head[c2] == q);                  /* back to its own bin */
+    CHECK(tc->head[c2] == q2);                 /* back to its own bin */
     CHECK(tc->head[c] == NULL);
     void *a = mp_aligned_alloc(64, n);
     REQUIRE(a != NULL);
-    CHECK(a != q);
+    CHECK(a != q1 && a != q2);
     CHECK_EQ((uintptr_t)a % 64, 0);
     CHECK_EQ(mp_usable_size(a) % 64, 0);
     mp_free(a);
@@ -270,6 +273,35 @@ TEST(borrow_loop_falls_back_to_own_class) {
     CHECK_EQ(last_borrow, MP_LEND_RUN - 1);
 }
 
+/* The same with another class missing now and then in the loop (its live
+ * count grows): those slow paths must not renew the borrowing, or every
+ * temporary went through the slow path for good (a review's repro: 126
+ * instructions an iteration against 79). */
+TEST(borrow_loop_with_other_misses_falls_back) {
+    enum { N = 2000, K = 40 };
+    static void *keep[N];
+    size_t g = mp_good_size(32), g2 = mp_good_size(g + 1);
+    REQUIRE(g2 == mp_good_size(48));
+    mp_thread_flush();
+    void *q[K];
+    for (int i = 0; i < K; i++) q[i] = mp_malloc(48);
+    for (int i = 0; i < K; i++) mp_free(q[i]);
+    int borrowed = 0, last_borrow = -1;
+    for (int i = 0; i < N; i++) {
+        void *t = mp_malloc(32);
+        keep[i] = mp_malloc(48);
+        REQUIRE(t != NULL && keep[i] != NULL);
+        if (mp_usable_size(t) == g2) {
+            borrowed++;
+            last_borrow = i;
+        }
+        mp_free(t);
+    }
+    for (int i = 0; i < N; i++) mp_free(keep[i]);
+    CHECK_LE(borrowed, MP_LEND_RUN);
+    CHECK_LT(last_borrow, 200);
+}
+
 TEST(flush_empties_bins) {
     void *p = mp_malloc(100);
     mp_free(p);
@@ -293,5 +325,6 @@ int main(void) {
     RUN(flush_empties_bins);
     RUN(malloc_borrows_next_class);
     RUN(borrow_loop_falls_back_to_own_class);
+    RUN(borrow_loop_with_other_misses_falls_back);
     return harness_summary();
 }
