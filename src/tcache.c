@@ -266,10 +266,20 @@ static void bin_grow(mp_tcache_t *tc, unsigned c, uint32_t limit) {
  * count starts again only then (_mp_tcache_alloc_class_slow), so such a
  * loop runs on its own bin and the fast path after at most 255 slow
  * mallocs (a few microseconds), whatever the rest of the thread does.
- * Lower limits cost tb memory: 64 0.14 MB of the gain, 16 0.27 MB. */
+ * Lower limits cost tb memory: 64 0.14 MB of the gain, 16 0.27 MB.
+ *
+ * Only a thread that frees borrows: one whose frees overflowed a bin within
+ * its last MP_LEND_FREED slow-path events.  Its bins then hold what its own
+ * frees left, idle while a neighbour class refills.  A thread that only
+ * allocates, a producer whose blocks another thread frees, has bins that
+ * hold what its refills just brought, which its own classes are about to
+ * use: borrowing there saves nothing and turns each refilled batch into
+ * single slow-path mallocs (bench_prodcons 1 lost 28% of its speed; a
+ * producer/consumer in turns 156 instructions a pair against 146). */
 static void *tcache_borrow(unsigned c) {
     mp_tcache_t *tc = _mp_tc;
     if (tc->lend_run[c] >= MP_LEND_RUN) return NULL;
+    if (tc->scavenge_tick - tc->freed_tick > MP_LEND_FREED) return NULL;
     unsigned d = c + 1;
     while (d < (unsigned)_mp_nclasses && _mp_classes[d].aligned_only) d++;
     if (d >= (unsigned)_mp_nclasses) return NULL;
@@ -336,6 +346,7 @@ MP_NOINLINE void *_mp_tcache_alloc_class_slow(unsigned c) {
  * trimmed. */
 static void tcache_overflow(mp_tcache_t *tc, unsigned c) {
     tcache_tick(tc);
+    tc->freed_tick = tc->scavenge_tick;       /* this thread frees (tcache_borrow) */
     if (tc->room[c] >= 0) return;
     bin_grow(tc, c, _mp_classes[c].batch);    /* tc_limit >= 2 batches */
     if (tc->room[c] < 0) tcache_flush(tc, c);

@@ -112,6 +112,7 @@ typedef struct mp_class_s {
  * into the slow path with no test of their own. */
 typedef struct mp_tcache_s mp_tcache_t;
 #define MP_LEND_RUN 255    /* borrows a class makes between its refills */
+#define MP_LEND_FREED 128  /* slow-path events since an overflow, to borrow */
 struct mp_tcache_s {
     void *head[MP_MAX_CLASSES];       /* free list per class */
     uintptr_t mask[MP_MAX_CLASSES];   /* span_align - 1 */
@@ -125,6 +126,7 @@ struct mp_tcache_s {
     uint8_t lend_run[MP_MAX_CLASSES]; /* borrows since the class's last
                                        * refill, at most MP_LEND_RUN */
     uint32_t scavenge_tick;            /* misses, for the periodic trim */
+    uint32_t freed_tick;               /* scavenge_tick at the last overflow */
     uint32_t arena;                   /* its central arena (MEMPOOL_ARENAS) */
     mp_tcache_t *next, *prev;         /* registry of live caches */
     bool is_static;                   /* _mp_tcache_empty or the dead cache */

@@ -230,6 +230,7 @@ TEST(malloc_borrows_next_class) {
     mp_free(q1);
     mp_tcache_t *tc = _mp_tc;
     REQUIRE(tc->head[c] == NULL && tc->head[c2] == q1 && *(void **)q1 == q2);
+    tc->freed_tick = tc->scavenge_tick;        /* as after an overflow: it frees */
     size_t u = 0;
     void *p = mp_malloc_usable(n, &u);
     CHECK(p == q2);
@@ -257,6 +258,7 @@ TEST(borrow_loop_falls_back_to_own_class) {
     void *q[K];
     for (int i = 0; i < K; i++) q[i] = mp_malloc(g2);
     for (int i = 0; i < K; i++) mp_free(q[i]);
+    _mp_tc->freed_tick = _mp_tc->scavenge_tick;
     int borrowed = 0, last_borrow = -1;
     for (int i = 0; i < 1000; i++) {
         void *p = mp_malloc(n);
@@ -286,6 +288,7 @@ TEST(borrow_loop_with_other_misses_falls_back) {
     void *q[K];
     for (int i = 0; i < K; i++) q[i] = mp_malloc(48);
     for (int i = 0; i < K; i++) mp_free(q[i]);
+    _mp_tc->freed_tick = _mp_tc->scavenge_tick;
     int borrowed = 0, last_borrow = -1;
     for (int i = 0; i < N; i++) {
         void *t = mp_malloc(32);
@@ -300,6 +303,43 @@ TEST(borrow_loop_with_other_misses_falls_back) {
     for (int i = 0; i < N; i++) mp_free(keep[i]);
     CHECK_LE(borrowed, MP_LEND_RUN);
     CHECK_LT(last_borrow, 200);
+}
+
+/* A thread that only allocates (a producer, whose blocks another thread
+ * frees) does not borrow: its bins hold what its refills just brought.
+ * Once its frees overflow a bin, it does. */
+static void *producer_thread(void *arg) {
+    int *res = arg;
+    enum { M = 20000 };
+    static void *blk[M];
+    size_t n = 1000, g = mp_good_size(n), g2 = mp_good_size(g + 1);
+    for (int i = 0; i < M; i++) blk[i] = mp_malloc(64);   /* > MP_LEND_FREED misses */
+    void *q1 = mp_malloc(g2), *q2 = mp_malloc(g2), *q3 = mp_malloc(g2);
+    mp_free(q3);
+    mp_free(q2);                   /* the lender holds two: borrowing could */
+    void *p = mp_malloc(n);
+    res[0] = mp_usable_size(p) == g;                      /* it did not */
+    for (int i = 0; i < M; i++) mp_free(blk[i]);          /* overflows */
+    mp_thread_flush();                                     /* bin c empty again */
+    q2 = mp_malloc(g2);
+    q3 = mp_malloc(g2);
+    mp_free(q3);
+    mp_free(q2);
+    void *b = mp_malloc(n);
+    res[1] = mp_usable_size(b) == g2;                      /* now it borrows */
+    mp_free(b);
+    mp_free(p);
+    mp_free(q1);
+    return NULL;
+}
+
+TEST(only_a_freeing_thread_borrows) {
+    pthread_t t;
+    int res[2] = { 0, 0 };
+    pthread_create(&t, NULL, producer_thread, res);
+    pthread_join(t, NULL);
+    CHECK_MSG(res[0], "a thread that had only allocated borrowed");
+    CHECK_MSG(res[1], "a thread whose frees overflowed did not borrow");
 }
 
 TEST(flush_empties_bins) {
@@ -326,5 +366,6 @@ int main(void) {
     RUN(malloc_borrows_next_class);
     RUN(borrow_loop_falls_back_to_own_class);
     RUN(borrow_loop_with_other_misses_falls_back);
+    RUN(only_a_freeing_thread_borrows);
     return harness_summary();
 }
