@@ -75,6 +75,14 @@ TEST(usable_size_neighbours)
     }
 }
 
+/* What a malloc of n may have handed out: its good size, or the next
+ * class's when it borrowed a block the thread had cached (tcache.c). */
+static bool usable_is_class_or_next(size_t n, size_t u)
+{
+    size_t g = mp_good_size(n);
+    return u == g || u == mp_good_size(g + 1);
+}
+
 /* With nothing in the thread's cache, mp_good_size(n) ==
  * mp_usable_size(mp_malloc(n)); with blocks cached, the block is that size
  * or, borrowed, the next class's, mp_good_size(g + 1).  The good size is
@@ -94,7 +102,7 @@ TEST(good_size_matches_usable)
         size_t u = mp_usable_size(p), uc = mp_usable_size(cached);
         CHECK_MSG(u == g, "mp_good_size(%zu) = %zu but mp_usable_size(mp_malloc(%zu)) = %zu", n,
                   g, n, u);
-        CHECK_MSG(uc == g || uc == mp_good_size(g + 1),
+        CHECK_MSG(usable_is_class_or_next(n, uc),
                   "mp_good_size(%zu) = %zu but a malloc with a cache had %zu", n, g, uc);
         if (n <= 256 * 1024) {          /* the header's bound on a borrowed block */
             size_t g2 = mp_good_size(g + 1);
@@ -118,7 +126,7 @@ TEST(malloc_usable_reports_usable)
         CHECK_ALIGNED(p, n <= 8 ? 8 : 16);
         CHECK_MSG(u >= n, "mp_malloc_usable(%zu) reported %zu", n, u);
         CHECK_EQ(u, mp_usable_size(p));
-        CHECK_MSG(u == mp_good_size(n) || u == mp_good_size(mp_good_size(n) + 1),
+        CHECK_MSG(usable_is_class_or_next(n, u),
                   "mp_malloc_usable(%zu) reported %zu, good size %zu", n, u, mp_good_size(n));
         if (u) {
             p[0] = 0x77;
@@ -197,9 +205,9 @@ TEST(usable_size_of_malloc_blocks)
         void *p = malloc(launder_size(n));
         REQUIRE(p != NULL);
         CHECK_GE(mp_usable_size(p), n);
-        size_t g = mp_good_size(n), u = mp_usable_size(p);
-        CHECK_MSG(u == g || u == mp_good_size(g + 1),     /* its class, or borrowed */
-                  "malloc(%zu): usable %zu, good size %zu", n, u, g);
+        size_t u = mp_usable_size(p);
+        CHECK_MSG(usable_is_class_or_next(n, u), "malloc(%zu): usable %zu, good size %zu", n,
+                  u, mp_good_size(n));
         free(p);
     }
 }
