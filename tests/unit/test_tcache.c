@@ -212,6 +212,18 @@ TEST(fork_child_counts_only_its_cache) {
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (exit 10+n: n caches)", st);
 }
 
+/* Leave k blocks of `size` in this thread's emptied cache, and mark the
+ * thread as one that frees (as an overflow would), which borrowing needs. */
+static void stock_bin(size_t size, int k) {
+    enum { KMAX = 64 };
+    void *q[KMAX];
+    REQUIRE(k <= KMAX);
+    mp_thread_flush();
+    for (int i = 0; i < k; i++) q[i] = mp_malloc(size);
+    for (int i = 0; i < k; i++) mp_free(q[i]);
+    _mp_tc->freed_tick = _mp_tc->scavenge_tick;
+}
+
 /* A malloc whose bin is empty takes a block this thread holds in the next
  * class's bin, the second (the head stays for the free path's double-free
  * check), and its free puts it back there; an aligned request does not
@@ -253,12 +265,7 @@ TEST(malloc_borrows_next_class) {
  * every later malloc of the loop is the class's own (the fast path). */
 TEST(borrow_loop_falls_back_to_own_class) {
     size_t n = 3000, g = mp_good_size(n), g2 = mp_good_size(g + 1);
-    mp_thread_flush();
-    enum { K = 40 };
-    void *q[K];
-    for (int i = 0; i < K; i++) q[i] = mp_malloc(g2);
-    for (int i = 0; i < K; i++) mp_free(q[i]);
-    _mp_tc->freed_tick = _mp_tc->scavenge_tick;
+    stock_bin(g2, 40);
     int borrowed = 0, last_borrow = -1;
     for (int i = 0; i < 1000; i++) {
         void *p = mp_malloc(n);
@@ -280,15 +287,11 @@ TEST(borrow_loop_falls_back_to_own_class) {
  * temporary went through the slow path for good (a review's repro: 126
  * instructions an iteration against 79). */
 TEST(borrow_loop_with_other_misses_falls_back) {
-    enum { N = 2000, K = 40 };
+    enum { N = 2000 };
     static void *keep[N];
     size_t g = mp_good_size(32), g2 = mp_good_size(g + 1);
     REQUIRE(g2 == mp_good_size(48));
-    mp_thread_flush();
-    void *q[K];
-    for (int i = 0; i < K; i++) q[i] = mp_malloc(48);
-    for (int i = 0; i < K; i++) mp_free(q[i]);
-    _mp_tc->freed_tick = _mp_tc->scavenge_tick;
+    stock_bin(48, 40);
     int borrowed = 0, last_borrow = -1;
     for (int i = 0; i < N; i++) {
         void *t = mp_malloc(32);
